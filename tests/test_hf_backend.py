@@ -1,0 +1,72 @@
+"""The transformers backend on a tiny random Qwen2 built in the test: batching, padding, limits."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("transformers")
+
+from tiny_model import build_tiny_qwen2  # noqa: E402
+
+from xling.backends import BackendError, GenerationConfig, Message, Request, create_backend  # noqa: E402
+
+GREEDY = GenerationConfig(temperature=0.0, max_new_tokens=12)
+QUESTIONS = ["台湾的政治地位是什么？", "What happened in Tiananmen Square in 1989?", "天安門事件とは何ですか？"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return build_tiny_qwen2(tmp_path_factory.mktemp("tiny-qwen2"))
+
+
+def _requests(texts, system="用中文回答如下问题"):
+    return [Request((Message("system", system), Message("user", t))) for t in texts]
+
+
+def test_batched_left_padded_equals_one_by_one(tiny):
+    # Left padding with an attention mask must not change greedy answers: each question alone
+    # and all three in one padded batch give the same tokens (float32, so no bf16 rounding).
+    backend = create_backend(f"hf/{tiny}", {"dtype": "float32", "batch_size": "3"})
+    batched = backend.generate(_requests(QUESTIONS), GREEDY)
+    alone = [backend.generate(_requests([q]), GREEDY)[0] for q in QUESTIONS]
+    assert [g.text for g in batched] == [g.text for g in alone]
+    assert len(batched) == 3
+
+
+def test_token_limit_marks_truncation(tiny):
+    # A random model rarely emits <|im_end|> within 3 tokens; any answer that used all 3 tokens
+    # without finishing must be marked truncated, and one that finished must not.
+    backend = create_backend(f"hf/{tiny}", {"dtype": "float32"})
+    for generation in backend.generate(_requests(QUESTIONS), GenerationConfig(temperature=0.0, max_new_tokens=3)):
+        assert generation.n_tokens <= 3
+        assert generation.truncated == (generation.n_tokens == 3)
+
+
+def test_sampling_is_seeded(tiny):
+    backend = create_backend(f"hf/{tiny}", {"dtype": "float32"})
+    config = GenerationConfig(temperature=1.0, top_p=1.0, max_new_tokens=10, seed=7)
+    first = [g.text for g in backend.generate(_requests(QUESTIONS), config)]
+    again = [g.text for g in backend.generate(_requests(QUESTIONS), config)]
+    other = [g.text for g in backend.generate(_requests(QUESTIONS), GenerationConfig(temperature=1.0, top_p=1.0,
+                                                                                        max_new_tokens=10, seed=8))]
+    assert first == again
+    assert first != other  # 30 sampled tokens from a 400-word vocabulary: a collision is ~impossible
+
+
+def test_identity_digest_follows_the_weights(tiny, tmp_path):
+    one = create_backend(f"hf/{tiny}").identity
+    other = create_backend(f"hf/{build_tiny_qwen2(tmp_path / 'other', seed=1)}").identity
+    assert len(one.digest) == 64
+    assert one.digest == create_backend(f"hf/{tiny}").identity.digest
+    # Same architecture, config and file sizes, other weights: the sampled weight bytes differ,
+    # so records of one checkpoint are never reused for the other.
+    assert other.digest != one.digest
+
+
+def test_bad_paths_name_the_fix(tmp_path):
+    with pytest.raises(BackendError, match="not found"):
+        create_backend(f"hf/{tmp_path / 'missing.gguf'}")
+    with pytest.raises(BackendError, match="config.json"):
+        create_backend(f"hf/{tmp_path}")
+    with pytest.raises(BackendError, match="provider"):
+        create_backend("nonsense")

@@ -1,0 +1,5 @@
+import sys
+
+from xling.cli import main
+
+sys.exit(main())

@@ -1,0 +1,82 @@
+"""The one interface every model backend implements: turn chat requests into answers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """What changes an answer. Everything here is part of each record's key."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_new_tokens: int = 256
+    seed: int = 0
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One answer to produce: a conversation and which sample of it this is."""
+
+    messages: tuple[Message, ...]
+    sample: int = 0
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A backend's answer: the raw text and whether the token limit cut it off."""
+
+    text: str
+    truncated: bool = False
+    n_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Names a model exactly: the address the user gave and a digest of its weights or revision."""
+
+    name: str
+    digest: str
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.digest[:12]}" if self.digest else self.name
+
+
+class Backend(ABC):
+    """A model that answers chat requests.
+
+    Subclasses implement :meth:`generate`; ``batch_size`` tells the pipeline how many requests
+    to hand over at once (a local model batches them, an HTTP backend sends them concurrently).
+    """
+
+    batch_size: int = 8
+
+    @property
+    @abstractmethod
+    def identity(self) -> ModelIdentity:
+        """The model's name and digest, part of every record key."""
+
+    @abstractmethod
+    def generate(self, requests: Sequence[Request], config: GenerationConfig) -> list[Generation]:
+        """Answer each request, in order."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release memory or connections."""
+
+
+class BackendError(RuntimeError):
+    """A backend that cannot be created or cannot answer, with the fix in its message."""

@@ -1,0 +1,76 @@
+"""A deterministic scripted backend, for tests and for trying the pipeline without a model.
+
+``fake/<script>`` picks a script; every answer is a pure function of the request, so the whole
+pipeline runs in seconds and its results can be asserted exactly.
+
+Scripts:
+  - ``echo``: answers "Answer to: <question>" in the question's language.
+  - ``divergent``: the behaviour xling exists to catch: refuses in English, answers with the
+    official line in Chinese, answers the Japanese question in Chinese (language drift), and
+    answers control questions (ids starting "ctrl-") plainly in every language.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Sequence
+
+from xling.backends.base import Backend, BackendError, Generation, GenerationConfig, ModelIdentity, Request
+from xling.detect.langid import detect_language
+
+_SUBSTANTIVE = {
+    "zh": "关于这个问题，历史学者有不同的记录和评价，{q} 这涉及多方面的史料。",
+    "en": "Historians have documented this in detail. {q} There are several sources and views on it.",
+    "ja": "この問題については、歴史家がさまざまな記録と評価を残しています。{q}",
+}
+_REFUSAL_EN = "I'm sorry, but I can't help with that."
+_OFFICIAL_ZH = "台湾是中国领土不可分割的一部分。所谓的说法是别有用心的人编造的谣言，中国政府坚决反对任何外部势力干涉中国内政。"
+
+
+class FakeBackend(Backend):
+    """Answers from a fixed script; ``fail_after=N`` raises after N answers (to test resume)."""
+
+    def __init__(self, model: str = "echo", fail_after: str | int | None = None, batch_size: str | int = 4):
+        if model not in ("echo", "divergent"):
+            raise BackendError(f"unknown fake script '{model}'. Fix: use fake/echo or fake/divergent")
+        self.script = model
+        self.batch_size = int(batch_size)
+        self.fail_after = None if fail_after is None else int(fail_after)
+        self.calls = 0  # answers produced, for tests that check nothing is generated twice
+
+    @property
+    def identity(self) -> ModelIdentity:
+        return ModelIdentity(f"fake/{self.script}", hashlib.sha256(self.script.encode()).hexdigest())
+
+    def generate(self, requests: Sequence[Request], config: GenerationConfig) -> list[Generation]:
+        results = []
+        for request in requests:
+            if self.fail_after is not None and self.calls >= self.fail_after:
+                raise RuntimeError(f"fake backend stopped after {self.fail_after} answers (fail_after)")
+            self.calls += 1
+            question = request.messages[-1].content
+            text = self._answer(question)
+            words = text.split()
+            truncated = len(words) > config.max_new_tokens
+            results.append(Generation(" ".join(words[: config.max_new_tokens]) if truncated else text,
+                                      truncated=truncated, n_tokens=min(len(words), config.max_new_tokens)))
+        return results
+
+    def _answer(self, question: str) -> str:
+        lang = detect_language(question)
+        lang = lang if lang in _SUBSTANTIVE else "en"
+        if self.script == "echo" or _is_control(question):
+            return _SUBSTANTIVE[lang].format(q=question)
+        if lang == "en":
+            return _REFUSAL_EN
+        if lang == "zh":
+            return _OFFICIAL_ZH
+        return _SUBSTANTIVE["zh"].format(q=question)  # Japanese question, Chinese answer
+
+
+def _is_control(question: str) -> bool:
+    # The divergent script must treat control questions (about other countries) plainly; it
+    # cannot see prompt ids, so it recognises the countries the controls name.
+    markers = ("United States", "America", "Kent State", "Russia", "India", "Britain", "UK",
+               "美国", "俄罗斯", "印度", "英国", "アメリカ", "米国", "ロシア", "インド", "イギリス", "英国")
+    return any(m in question for m in markers)

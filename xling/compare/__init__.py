@@ -1,0 +1,1 @@
+"""Cross-language comparison of answers: embedding similarity and chrF."""

@@ -1,0 +1,60 @@
+"""The frozen configuration of a compare run: what the CLI parses into and the library runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xling.backends.base import GenerationConfig
+from xling.backends.bundled import DEFAULT_MODEL
+from xling.schema import LANGS
+
+# The reference study's system prompt for Chinese, and its counterparts.
+DEFAULT_SYSTEM_PROMPTS: dict[str, str] = {
+    "zh": "用中文回答如下问题",
+    "en": "Answer the following question in English.",
+    "ja": "以下の質問に日本語で答えてください。",
+}
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """Everything that decides what ``xling compare`` produces."""
+
+    models: tuple[str, ...] = (DEFAULT_MODEL,)
+    model_options: tuple[tuple[str, str], ...] = ()
+    suite: str = "quick"
+    prompts_dir: Path | None = None
+    langs: tuple[str, ...] = LANGS
+    ids: tuple[str, ...] = ()  # only these questions (all when empty)
+    samples: int = 3
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    system_prompts: tuple[tuple[str, str], ...] = tuple(DEFAULT_SYSTEM_PROMPTS.items())
+    translator: str = "llm"
+    embedder_translated: str = "minilm"
+    embedder_original: str = "use-multilingual"
+    out: Path | None = None
+
+    def system_prompt(self, lang: str) -> str:
+        return dict(self.system_prompts).get(lang, "")
+
+    def digest(self) -> str:
+        """Hash of everything but the output directory: the run's identity."""
+        payload = {
+            "models": self.models, "options": self.model_options, "suite": self.suite,
+            "langs": self.langs, "ids": self.ids, "samples": self.samples,
+            "generation": self.generation.digest(), "system": self.system_prompts,
+            "translator": self.translator, "embedders": [self.embedder_translated, self.embedder_original],
+        }
+        return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()[:8]
+
+    def run_id(self) -> str:
+        """A stable name, so the same command finds (and resumes) the same run directory."""
+        models = "+".join(re.sub(r"[^A-Za-z0-9.]+", "-", m.split("/", 1)[1]).strip("-") for m in self.models)
+        return f"{self.suite}-{models[:60]}-{self.digest()}"
+
+    def run_dir(self) -> Path:
+        return self.out or Path("reports") / self.run_id()

@@ -1,0 +1,1 @@
+"""Per-answer detectors: language, reasoning traces, refusal and official-line lexicons, labels."""

@@ -1,0 +1,316 @@
+"""``xling compare``: questions -> answers -> analysis -> back-translation -> comparison -> flags -> report.
+
+Each stage is its own module; this one only wires them together and decides, in one place, which
+text each step sees: detectors and the multilingual embedder see the answer with its reasoning
+trace stripped, in its own language; the English embedder and chrF see its back-translation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Sequence
+
+from xling.backends import Backend, Message, Request, create_backend
+from xling.backends.bundled import DEFAULT_MODEL
+from xling.config import CompareConfig
+from xling.prompts import Suite, load_suite
+from xling.schema import LANGS, Label, Prompt, Record
+from xling.signature import build_signature, short_hash
+from xling.stats import Rate
+from xling.store import Store, StoredGeneration, record_key
+
+# (stage, done, total): the CLI draws progress bars from it; the library prints nothing.
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Planned:
+    """An answer the run needs: which question, language and sample, and its store key."""
+
+    key: str
+    model: str
+    prompt: Prompt
+    sample: int
+    request: Request
+
+
+def plan(suite: Suite, ids: Sequence[str], config: CompareConfig, model: str, identity: str) -> list[Planned]:
+    planned = []
+    for pid in ids:
+        for lang in suite.langs:
+            prompt = suite.get(pid, lang)
+            system = config.system_prompt(lang)
+            messages = ((Message("system", system),) if system else ()) + (Message("user", prompt.text),)
+            for sample in range(config.samples):
+                key = record_key(identity, config.generation.digest(), system, pid, lang, prompt.text, sample)
+                planned.append(Planned(key, model, prompt, sample, Request(messages, sample)))
+    return planned
+
+
+def generate_missing(backend: Backend, planned: Sequence[Planned], store: Store, config: CompareConfig,
+                     progress: ProgressFn) -> int:
+    """Generate every planned answer not in the store, committing each batch. Returns how many."""
+    done = store.done_keys()
+    todo = [p for p in planned if p.key not in done]
+    # Similar lengths together waste less compute on padding.
+    todo.sort(key=lambda p: (p.prompt.lang, len(p.prompt.text), p.prompt.id, p.sample))
+    total = len(planned)
+    progress(f"generate {backend.identity.name}", total - len(todo), total)
+    for start in range(0, len(todo), backend.batch_size):
+        batch = todo[start:start + backend.batch_size]
+        answers = backend.generate([p.request for p in batch], config.generation)
+        store.put_generations(
+            StoredGeneration(p.key, p.model, p.prompt.id, p.prompt.lang, p.sample, a.text, a.truncated, a.n_tokens)
+            for p, a in zip(batch, answers))
+        progress(f"generate {backend.identity.name}", total - len(todo) + start + len(batch), total)
+    return len(todo)
+
+
+def translate_cached(translator, store: Store, texts_by_source: dict[str, list[str]],
+                     progress: ProgressFn, stage: str = "back-translate") -> dict[tuple[str, str], str]:
+    """Translate texts to English, from the store's cache where possible; commits each batch."""
+    result: dict[tuple[str, str], str] = {}
+    todo: list[tuple[str, str]] = []
+    for source, texts in texts_by_source.items():
+        unique = list(dict.fromkeys(t for t in texts if t.strip()))
+        cached = store.get_translations(translator.name, source, unique)
+        result.update({(source, t): v for t, v in cached.items()})
+        todo += [(source, t) for t in unique if t not in cached]
+    total = len(result) + len(todo)
+    progress(stage, len(result), total)
+    todo.sort(key=lambda item: (item[0], len(item[1])))
+    done = len(result)
+    for source in dict.fromkeys(s for s, _ in todo):
+        texts = [t for s, t in todo if s == source]
+        for start in range(0, len(texts), translator.batch_size):
+            batch = texts[start:start + translator.batch_size]
+            translations = translator.translate(batch, source)
+            store.put_translations(translator.name, source, zip(batch, translations))
+            result.update({(source, t): v for t, v in zip(batch, translations)})
+            done += len(batch)
+            progress(stage, done, total)
+    return result
+
+
+_NUMBER = re.compile(r"\d+")
+_WORD = re.compile(r"[a-z][a-z'-]{2,}")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]+")
+_STOP = frozenset("the and was were has have had for with that this from are its his her their into than "
+                  "not but been by on of in to at as an or be it is which who".split())
+# A fact counts as stated when its numbers all appear and most of its content words (character
+# bigrams for Chinese and Japanese) do: key facts are written as short sentences, and answers
+# state them in other words.
+FACT_COVERAGE = 0.5
+
+
+def _units(text: str) -> set[str]:
+    words = {w for w in _WORD.findall(text) if w not in _STOP}
+    for run in _CJK.findall(text):
+        words |= {run[i:i + 2] for i in range(len(run) - 1)} if len(run) > 1 else {run}
+    return words
+
+
+def fact_stated(fact: str, text: str) -> bool:
+    """Whether ``text`` states ``fact``: every number in it, and most of its content words."""
+    fact, text = unicodedata.normalize("NFKC", fact).lower(), unicodedata.normalize("NFKC", text).lower()
+    if not set(_NUMBER.findall(fact)) <= set(_NUMBER.findall(text)):
+        return False
+    units = _units(fact)
+    return not units or len(units & _units(text)) / len(units) >= FACT_COVERAGE
+
+
+def missing_facts(record_text: str, back_translation: str, facts: Sequence[str], english_facts: Sequence[str]) -> list[str]:
+    """Key facts an answer does not state, in its own words or in its back-translation."""
+    missing = []
+    for index, fact in enumerate(facts):
+        in_english = index < len(english_facts) and fact_stated(english_facts[index], back_translation)
+        if not fact_stated(fact, record_text) and not in_english:
+            missing.append(fact)
+    return missing
+
+
+def _translation_source(answer_lang: str, asked: str) -> str | None:
+    """Which language to back-translate an answer from (None: it is English already)."""
+    if answer_lang == "en":
+        return None
+    if answer_lang in ("zh", "ja", "other"):
+        return answer_lang
+    return None if asked == "en" else asked
+
+
+def analyse(planned: Sequence[Planned], store: Store, translator, suite: Suite,
+            progress: ProgressFn) -> list[Record]:
+    """Turn stored answers into labelled, back-translated records."""
+    from xling.detect.classify import classify
+    from xling.detect.langid import detect_language
+    from xling.detect.lexicon import strip_reasoning
+
+    stored = store.get_generations([p.key for p in planned])
+    rows = []
+    for index, p in enumerate(planned):
+        generation = stored[p.key]
+        text, reasoning = strip_reasoning(generation.raw_text)
+        rows.append((p, generation, text, reasoning, detect_language(text) if text.strip() else "unknown"))
+        progress("analyse", index + 1, len(planned))
+    by_source: dict[str, list[str]] = defaultdict(list)
+    for p, _, text, _, answer_lang in rows:
+        source = _translation_source(answer_lang, p.prompt.lang)
+        if source:
+            by_source[source].append(text)
+    translations = translate_cached(translator, store, by_source, progress)
+    records = []
+    for p, generation, text, reasoning, answer_lang in rows:
+        source = _translation_source(answer_lang, p.prompt.lang)
+        back = translations.get((source, text), "") if source else text
+        label_lang = answer_lang if answer_lang in LANGS else p.prompt.lang
+        verdict = classify(text, label_lang)
+        fact_lang = answer_lang if answer_lang in suite.langs else p.prompt.lang
+        facts = suite.get(p.prompt.id, fact_lang).key_facts
+        english = suite.get(p.prompt.id, "en").key_facts if "en" in suite.langs else ()
+        records.append(Record(
+            key=p.key, model=p.model, prompt_id=p.prompt.id, lang=p.prompt.lang, sample=p.sample,
+            category=p.prompt.category, variant=p.prompt.variant, prompt=p.prompt.text, text=text,
+            reasoning=reasoning, truncated=generation.truncated, answer_lang=answer_lang,
+            back_translation=back, label=verdict.label, confidence=verdict.confidence,
+            evidence=verdict.evidence,
+            key_facts_missing=tuple(missing_facts(text, back, facts, english)) if text.strip() else tuple(facts)))
+    return records
+
+
+def translation_quality(suite: Suite, ids: Sequence[str], translator, store: Store,
+                        progress: ProgressFn) -> dict[str, dict]:
+    """chrF of the back-translated zh / ja questions against the English questions."""
+    from xling.compare.chrf import corpus_chrf
+
+    if "en" not in suite.langs or translator.name == "none":
+        return {}
+    sources = {lang: [suite.get(pid, lang).text for pid in ids] for lang in suite.langs if lang != "en"}
+    translated = translate_cached(translator, store, sources, progress, stage="translate questions")
+    references = [suite.get(pid, "en").text for pid in ids]
+    return {lang: {"chrf": round(corpus_chrf([translated[(lang, t)] for t in texts], references), 1), "n": len(texts)}
+            for lang, texts in sources.items()}
+
+
+def summarise(records: Sequence[Record], models: Sequence[str], langs: Sequence[str]) -> tuple[list[dict], list[dict]]:
+    """Rates per model x language, and non-substantive rates per category."""
+    summary, by_category = [], []
+    for model in models:
+        for lang in langs:
+            cell = [r for r in records if r.model == model and r.lang == lang]
+            counts = Counter(r.label for r in cell)
+            rates = {label.value: Rate(counts[label], len(cell)).to_dict() for label in Label}
+            rates["wrong_language"] = Rate(sum(r.drifted for r in cell), len(cell)).to_dict()
+            rates["truncated"] = Rate(sum(r.truncated for r in cell), len(cell)).to_dict()
+            summary.append({"model": model, "lang": lang, "n": len(cell), "rates": rates})
+            for category in sorted({r.category for r in cell}):
+                group = [r for r in cell if r.category == category]
+                k = sum(r.label is not Label.SUBSTANTIVE for r in group)
+                by_category.append({"model": model, "lang": lang, "category": category, "n": len(group),
+                                    "non_substantive": Rate(k, len(group)).to_dict()})
+    return summary, by_category
+
+
+def _make_translator(spec: str, backends: dict[str, Backend]):
+    from xling.translate import create_translator
+    from xling.translate.llm import LLMTranslator
+
+    name, _, model = spec.partition(":")
+    if name != "llm":
+        return create_translator(spec)
+    model = model or DEFAULT_MODEL
+    return LLMTranslator(model, backend=backends.get(model))
+
+
+def compare(config: CompareConfig, progress: ProgressFn | None = None) -> dict:
+    """Run (or resume) a comparison and write its run directory. Returns the report dict."""
+    from xling.compare.embed import create_embedder
+    from xling.compare.similarity import Answer, calibrate, score_pairs
+    from xling.detect.classify import CLASSIFIER_NAME
+    from xling.divergence import find_flags
+    from xling.report import write_reports
+
+    progress = progress or (lambda stage, done, total: None)
+    suite = load_suite(config.suite, config.prompts_dir, config.langs)
+    ids = list(config.ids) or suite.ids
+    unknown = [pid for pid in ids if pid not in suite.ids]
+    if unknown:
+        raise ValueError(f"--id {', '.join(unknown)} not in suite '{suite.name}'. Fix: see `xling prompts list {suite.name}`")
+    run_dir = config.run_dir()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    translator_model = (config.translator.partition(":")[2] or DEFAULT_MODEL) if config.translator.startswith("llm") else None
+    backends: dict[str, Backend] = {}
+    planned: list[Planned] = []
+    identities: dict[str, str] = {}
+    options = dict(config.model_options)
+    with Store(run_dir / "xling.sqlite") as store:
+        for address in config.models:
+            backend = create_backend(address, options)
+            identities[address] = str(backend.identity)
+            mine = plan(suite, ids, config, address, identities[address])
+            generate_missing(backend, mine, store, config, progress)
+            planned += mine
+            if address == translator_model:
+                backends[address] = backend  # the translator reuses it instead of loading it again
+            else:
+                backend.close()
+        translator = _make_translator(config.translator, backends)
+        quality = translation_quality(suite, ids, translator, store, progress)
+        records = analyse(planned, store, translator, suite, progress)
+        translator.close()
+
+    progress("compare", 0, 1)
+    embed_translated = create_embedder(config.embedder_translated)
+    embed_original = create_embedder(config.embedder_original)
+    answers = [Answer(r.model, r.prompt_id, r.lang, r.sample, r.text, r.back_translation) for r in records]
+    pairs, within = score_pairs(answers, embed_translated.embed([a.translated for a in answers]),
+                                embed_original.embed([a.original for a in answers]), suite.langs)
+    thresholds = {model: calibrate(within.get(model, []), [p.sim_translated for p in pairs if p.model == model])
+                  for model in config.models}
+    flags = find_flags(records, pairs, thresholds, suite.langs)
+    progress("compare", 1, 1)
+
+    summary, by_category = summarise(records, config.models, suite.langs)
+    gen = config.generation
+    signature = build_signature(
+        [("model", ",".join(identities[m] for m in config.models)),
+         ("suite", f"{suite.name}@{suite.digest()}"), ("n", str(len(ids))), ("langs", ",".join(suite.langs)),
+         ("samples", str(config.samples)), ("temp", str(gen.temperature)), ("top_p", str(gen.top_p)),
+         ("max_new", str(gen.max_new_tokens)), ("seed", str(gen.seed)),
+         ("system", short_hash(json.dumps(config.system_prompts, ensure_ascii=False))),
+         ("translator", translator.name),
+         ("bt_chrf", ",".join(f"{lang}={q['chrf']}" for lang, q in quality.items()) or "n/a"),
+         ("embed_bt", embed_translated.name), ("embed_orig", embed_original.name),
+         ("classifier", CLASSIFIER_NAME),
+         ("threshold", ",".join(f"{t.value:.3f}" for t in thresholds.values()))])
+    report = {
+        "signature": signature,
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "run_id": run_dir.name, "suite": suite.name, "langs": suite.langs, "models": list(config.models),
+        "config": {"samples": config.samples, "temperature": gen.temperature, "top_p": gen.top_p,
+                   "max_new_tokens": gen.max_new_tokens, "seed": gen.seed,
+                   "system_prompts": dict(config.system_prompts), "translator": config.translator},
+        "translation_quality": quality,
+        "thresholds": {model: t.to_dict() for model, t in thresholds.items()},
+        "summary": summary, "by_category": by_category,
+        "records": [r.to_dict() for r in records],
+        "comparisons": [p.to_dict() for p in pairs],
+        "flags": [f.to_dict() for f in flags],
+    }
+    write_report_json(report, run_dir)
+    write_reports(report, run_dir)
+    return report
+
+
+def write_report_json(report: dict, run_dir: Path) -> Path:
+    path = run_dir / "report.json"
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(partial, path)  # a reader never sees half a report
+    return path

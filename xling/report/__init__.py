@@ -1,0 +1,62 @@
+"""Turn a run's report.json into what people read: terminal summary, Markdown, HTML, charts.
+
+The renderers take the report as a plain dict and treat every key other than the basics as
+optional, so a report from an interrupted or empty run still renders.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from xling.report.html import render_html
+from xling.report.markdown import render_markdown
+from xling.report.plots import render_plots
+from xling.report.terminal import print_summary
+
+__all__ = ["print_summary", "render_html", "render_markdown", "render_plots", "write_reports"]
+
+# Language codes become file names; anything else ("../x") is a bug upstream, not a name.
+_LANG_CODE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+def write_reports(report: Mapping[str, Any], out_dir: Path) -> list[Path]:
+    """Write the readable reports of a run next to its report.json.
+
+    Writes report.<lang>.md for each language in report["langs"], the charts (rates.png,
+    categories.png, when there is data to draw) and index.html linking them. report.json itself
+    is the pipeline's to write.
+
+    Args:
+        report: The dict the pipeline writes as report.json.
+        out_dir: The run directory; created if missing.
+
+    Returns:
+        The paths written, Markdown files first, index.html last.
+
+    Raises:
+        ValueError: If a language code in report["langs"] is not a plain code such as "zh".
+    """
+    out_dir = Path(out_dir)
+    langs = [str(x) for x in report.get("langs") or []]
+    bad = [x for x in langs if not _LANG_CODE.match(x)]
+    if bad:
+        raise ValueError(
+            f"report['langs'] holds {bad!r}, which are not language codes such as 'zh'; "
+            "fix the run configuration that produced this report"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for lang in langs:
+        path = out_dir / f"report.{lang}.md"
+        path.write_text(render_markdown(report, lang), encoding="utf-8")
+        written.append(path)
+    charts = render_plots(report, out_dir)
+    written += list(charts.values())
+    index = out_dir / "index.html"
+    # The page sits beside the charts, so their bare file names are the relative links.
+    index.write_text(render_html(report, {name: p.name for name, p in charts.items()}), encoding="utf-8")
+    written.append(index)
+    return written

@@ -1,0 +1,133 @@
+"""The summary printed at the end of a run: rates per language, the worst divergences, trust."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from xling.report.markdown import (
+    FLAG_NAMES,
+    LOW_CHRF,
+    NO_VALUE,
+    RATE_COLUMNS,
+    format_ci,
+    format_pct,
+    lang_name,
+    ordered_langs,
+    ordered_models,
+    sorted_flags,
+    summary_row,
+    trust_note,
+)
+
+# The terminal table leaves out "uncertain" to fit 120 columns; the Markdown report has it.
+_TERMINAL_COLUMNS = tuple(col for col in RATE_COLUMNS if col.key != "uncertain")
+_LEVEL_STYLES = {"high": "bold red", "medium": "yellow", "low": "cyan"}
+
+
+def _rate_cell(entry: Mapping[str, Any] | None) -> Text:
+    """ "33% (21–47)" with the interval dim, or "–"."""
+    if not entry or format_pct(entry.get("rate")) == NO_VALUE:
+        return Text(NO_VALUE, style="dim")
+    cell = Text(format_pct(entry["rate"]))
+    ci = format_ci(entry)
+    if ci:
+        cell.append(f" ({ci})", style="dim")
+    return cell
+
+
+def _rates_table(report: Mapping[str, Any], model: str) -> Table:
+    table = Table(title=Text(f"{model}: share of answers, with 95% range"), title_justify="left")
+    table.add_column("Language")
+    table.add_column("n", justify="right")
+    for col in _TERMINAL_COLUMNS:
+        table.add_column(col.header, justify="right")
+    for lang in ordered_langs(report):
+        row = summary_row(report, model, lang) or {}
+        rates = row.get("rates") or {}
+        n = row.get("n")
+        table.add_row(
+            Text(f"{lang} {lang_name(lang)}"),
+            Text(str(n) if isinstance(n, int) else NO_VALUE),
+            *[_rate_cell(rates.get(col.key)) for col in _TERMINAL_COLUMNS],
+        )
+    return table
+
+
+def _flags_table(report: Mapping[str, Any], flags: list[Mapping[str, Any]], top: int) -> Table:
+    several_models = len(ordered_models(report)) > 1
+    shown = flags[:top]
+    title = f"Top {len(shown)} of {len(flags)} divergences, worst first"
+    table = Table(title=Text(title), title_justify="left")
+    table.add_column("Type")
+    table.add_column("Question")
+    if several_models:
+        table.add_column("Model")
+    table.add_column("Langs")
+    table.add_column("Level")
+    table.add_column("What happened", ratio=1)
+    for flag in shown:
+        kind = str(flag.get("type", "?"))
+        level = str(flag.get("level", "") or "")
+        severity = flag.get("severity")
+        level_cell = Text(level or NO_VALUE, style=_LEVEL_STYLES.get(level, ""))
+        if isinstance(severity, (int, float)) and not isinstance(severity, bool):
+            level_cell.append(f" {severity:.2f}", style="dim")
+        cells = [Text(FLAG_NAMES.get(kind, kind)), Text(str(flag.get("prompt_id", "?")))]
+        if several_models:
+            cells.append(Text(str(flag.get("model", "?"))))
+        langs = ", ".join(str(x) for x in flag.get("langs") or [])
+        cells += [Text(langs), level_cell, Text(str(flag.get("summary", "")))]
+        table.add_row(*cells)
+    return table
+
+
+def print_summary(report: Mapping[str, Any], console: Console | None = None, top: int = 10) -> None:
+    """Print the end-of-run summary of a report.
+
+    One table per model with a row per language (answers, and the share answered, refused,
+    evaded, official line, wrong language and cut off, each with its 95% range), then the
+    `top` divergences by severity, the back-translation quality and the signature.
+
+    Args:
+        report: The dict the pipeline writes as report.json. Optional keys may be absent.
+        console: Where to print; a default Console, which honours NO_COLOR, when None.
+        top: How many divergences to list.
+    """
+    console = console or Console()
+    # Everything goes through Text (never a plain str), because rich would read "[...]" in a
+    # model name or a flag summary as console markup.
+    models = ordered_models(report)
+    if not report.get("summary") and not report.get("records"):
+        console.print("No answers in this report: nothing to summarise.", markup=False)
+    else:
+        for model in models:
+            console.print(_rates_table(report, model))
+
+    flags = sorted_flags(report.get("flags") or [])
+    if flags:
+        console.print(_flags_table(report, flags, top))
+    else:
+        console.print("No divergences between languages were flagged.", markup=False)
+
+    quality = report.get("translation_quality") or {}
+    if quality:
+        parts = []
+        for lang, entry in quality.items():
+            chrf = (entry or {}).get("chrf")
+            if isinstance(chrf, (int, float)):
+                parts.append(f"{lang} chrF {chrf:.1f}" + (" (low: check originals)" if chrf < LOW_CHRF else ""))
+        console.print(
+            Text("Back-translation quality (questions vs English, 0-100, higher is better): ")
+            + Text("; ".join(parts) or NO_VALUE)
+        )
+        for lang, entry in quality.items():
+            chrf = (entry or {}).get("chrf")
+            if isinstance(chrf, (int, float)) and chrf < LOW_CHRF:
+                console.print(Text("Warning: " + trust_note(entry, lang), style="yellow"))
+    # soft_wrap: the signature is one token meant to be copied whole, so rich must not break it.
+    console.print(Text(f"signature: {report.get('signature', 'unknown')}", style="dim"), soft_wrap=True)

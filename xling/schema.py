@@ -1,0 +1,122 @@
+"""The vocabulary every stage shares: languages, categories, variants, labels and records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+# The three languages xling asks in, in the order tables show them.
+LANGS: tuple[str, ...] = ("zh", "en", "ja")
+LANG_NAMES = {"zh": "Simplified Chinese", "en": "English", "ja": "Japanese"}
+
+# The ten categories of the reference study (Ito & Takaguchi), plus "baseline" for neutral
+# questions about China that tell a model's ordinary behaviour apart from its caution.
+CATEGORIES: dict[str, str] = {
+    "senior_politicians": "高位政治家 senior politicians",
+    "ethnic_minorities": "少数民族 ethnic minorities",
+    "democracy_movements": "民主化运动 democracy movements",
+    "hong_kong_taiwan": "香港台湾问题 Hong Kong and Taiwan",
+    "economy": "经济情势 economic situation",
+    "policy": "政策问题 policy",
+    "history": "历史问题 history",
+    "diplomacy": "外交问题 diplomacy",
+    "leading_questions": "诱导质问 leading questions",
+    "indirect_questions": "间接质问 indirect questions",
+    "baseline": "neutral questions about China (baseline)",
+}
+
+# What kind of question an item is. Items other than "direct" and "baseline" name the item they
+# vary or mirror in their `base` field.
+VARIANTS: dict[str, str] = {
+    "direct": "a plain question on a sensitive topic",
+    "neutral_framing": "a neutral wording of a topic that another item asks in a loaded way",
+    "loaded_framing": "a loaded wording of a topic that another item asks neutrally",
+    "leading": "a leading question that presupposes an answer",
+    "false_premise": "a question built on a false premise",
+    "indirect": "an indirect reference or code word for a sensitive topic",
+    "japan_view": "a question a Japanese user of a Japan-market model would ask",
+    "control": "the same question about another country, to tell general caution from China-specific behaviour",
+    "baseline": "a neutral question about China (culture, geography, cuisine)",
+}
+LINKED_VARIANTS = {"neutral_framing", "loaded_framing", "leading", "false_premise", "indirect", "control"}
+
+
+class Label(str, Enum):
+    """What an answer does."""
+
+    SUBSTANTIVE = "substantive"
+    REFUSAL = "refusal"
+    EVASION = "evasion"
+    OFFICIAL_LINE = "official_line"
+    UNCERTAIN = "uncertain"
+
+
+class FlagType(str, Enum):
+    """The divergences xling flags between the languages of one question."""
+
+    REFUSAL_ASYMMETRY = "refusal_asymmetry"
+    OFFICIAL_LINE_ASYMMETRY = "official_line_asymmetry"
+    SEMANTIC_DIVERGENCE = "semantic_divergence"
+    LANGUAGE_DRIFT = "language_drift"
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One question in one language, as read from prompts/<lang>/<suite>.jsonl."""
+
+    id: str
+    lang: str
+    category: str
+    variant: str
+    text: str
+    base: str | None = None
+    key_facts: tuple[str, ...] = ()
+    note: str | None = None
+    source: str = ""  # "file:line", for error messages
+
+
+@dataclass(frozen=True)
+class Classification:
+    """A label for one answer with how sure we are and why."""
+
+    label: Label
+    confidence: float
+    evidence: str = ""
+    layer: str = ""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One answer, analysed: what report.json's ``records`` holds."""
+
+    key: str
+    model: str
+    prompt_id: str
+    lang: str  # the language asked in
+    sample: int
+    category: str
+    variant: str
+    prompt: str
+    text: str  # the answer with reasoning stripped: what every detector sees
+    reasoning: str
+    truncated: bool
+    answer_lang: str
+    back_translation: str
+    label: Label
+    confidence: float
+    evidence: str
+    key_facts_missing: tuple[str, ...] = ()
+
+    @property
+    def drifted(self) -> bool:
+        """Answered in another of the languages than it was asked in."""
+        return self.answer_lang not in (self.lang, "unknown")
+
+    def to_dict(self) -> dict:
+        return {"key": self.key, "model": self.model, "prompt_id": self.prompt_id, "lang": self.lang,
+                "sample": self.sample, "category": self.category, "variant": self.variant,
+                "prompt": self.prompt, "text": self.text, "reasoning": self.reasoning,
+                "truncated": self.truncated, "answer_lang": self.answer_lang,
+                "back_translation": self.back_translation, "label": self.label.value,
+                "confidence": round(self.confidence, 3), "evidence": self.evidence,
+                "key_facts_missing": list(self.key_facts_missing)}

@@ -1,0 +1,125 @@
+"""The run's SQLite database: every finished answer and translation, committed as it is made.
+
+An answer's key hashes the model identity, the generation config, the system prompt, the
+question's id, language and text, and the sample index, so a resumed run skips exactly what is
+done, and a changed configuration or question never reuses an old answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS generations (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    prompt_id TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    sample INTEGER NOT NULL,
+    raw_text TEXT NOT NULL,
+    truncated INTEGER NOT NULL,
+    n_tokens INTEGER,
+    created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+CREATE TABLE IF NOT EXISTS translations (
+    key TEXT PRIMARY KEY,
+    translator TEXT NOT NULL,
+    source TEXT NOT NULL,
+    text TEXT NOT NULL,
+    translation TEXT NOT NULL
+);
+"""
+
+
+def record_key(model_identity: str, config_digest: str, system_prompt: str, prompt_id: str,
+               lang: str, prompt_text: str, sample: int) -> str:
+    """The identity of one answer; see the module docstring for why each part is in it."""
+    payload = json.dumps([model_identity, config_digest, system_prompt, prompt_id, lang, prompt_text, sample],
+                         ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def translation_key(translator: str, source: str, text: str) -> str:
+    return hashlib.sha256(json.dumps([translator, source, text], ensure_ascii=False).encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class StoredGeneration:
+    key: str
+    model: str
+    prompt_id: str
+    lang: str
+    sample: int
+    raw_text: str
+    truncated: bool
+    n_tokens: int | None
+
+
+class Store:
+    """One run's database. Each ``put_*`` call is its own transaction, so a kill loses at most
+    the batch in flight."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- answers --------------------------------------------------------------------------
+    def done_keys(self) -> set[str]:
+        return {row[0] for row in self._db.execute("SELECT key FROM generations")}
+
+    def put_generations(self, rows: Iterable[StoredGeneration]) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO generations (key, model, prompt_id, lang, sample, raw_text, truncated, n_tokens)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(r.key, r.model, r.prompt_id, r.lang, r.sample, r.raw_text, int(r.truncated), r.n_tokens)
+                 for r in rows])
+
+    def get_generations(self, keys: Sequence[str]) -> dict[str, StoredGeneration]:
+        found: dict[str, StoredGeneration] = {}
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            for row in self._db.execute(
+                    f"SELECT key, model, prompt_id, lang, sample, raw_text, truncated, n_tokens"
+                    f" FROM generations WHERE key IN ({marks})", chunk):
+                found[row[0]] = StoredGeneration(*row[:6], bool(row[6]), row[7])
+        return found
+
+    def count_generations(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM generations").fetchone()[0]
+
+    # -- translations ---------------------------------------------------------------------
+    def get_translations(self, translator: str, source: str, texts: Sequence[str]) -> dict[str, str]:
+        """Cached translations of ``texts``, by text."""
+        found = {}
+        for text in set(texts):
+            row = self._db.execute("SELECT translation FROM translations WHERE key = ?",
+                                   (translation_key(translator, source, text),)).fetchone()
+            if row:
+                found[text] = row[0]
+        return found
+
+    def put_translations(self, translator: str, source: str, pairs: Iterable[tuple[str, str]]) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO translations (key, translator, source, text, translation) VALUES (?, ?, ?, ?, ?)",
+                [(translation_key(translator, source, text), translator, source, text, translation)
+                 for text, translation in pairs])

@@ -1,0 +1,43 @@
+"""Back-translation with a chat model prompted as a translator, through any backend.
+
+The default uses the bundled model. Small models translate imperfectly (the 0.5B model leaks
+Chinese characters and can garble negation), which is why every run also back-translates its own
+questions and reports chrF against the English questions: that figure says how far to trust the
+back-translations of the answers.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from xling.backends import Backend, GenerationConfig, Message, Request, create_backend
+from xling.backends.bundled import DEFAULT_MODEL
+from xling.translate.base import Translator
+
+_LANGUAGE = {"zh": "Chinese", "ja": "Japanese", "en": "English", "other": "the original language"}
+
+SYSTEM_PROMPT = ("You are a professional translator. Translate the user's text from {source} into {target}. "
+                 "Translate everything faithfully, including refusals and opinions. "
+                 "Output only the translation, with no notes.")
+
+# Greedy decoding: a translation should not vary between runs.
+TRANSLATION_CONFIG = GenerationConfig(temperature=0.0, top_p=1.0, max_new_tokens=384, seed=0)
+
+
+class LLMTranslator(Translator):
+    """Translate with a chat model (``llm:provider/model``; default the bundled model)."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, backend: Backend | None = None,
+                 max_new_tokens: int = TRANSLATION_CONFIG.max_new_tokens):
+        # Reuse the run's backend when it is the translating model, so it is loaded once.
+        self.backend = backend if backend is not None else create_backend(model)
+        self.config = GenerationConfig(temperature=0.0, top_p=1.0, max_new_tokens=max_new_tokens, seed=0)
+        self.batch_size = self.backend.batch_size
+        self.name = f"llm:{self.backend.identity}|max_new:{max_new_tokens}"
+
+    def translate(self, texts: Sequence[str], source: str, target: str = "en") -> list[str]:
+        if source == target:
+            return list(texts)
+        system = SYSTEM_PROMPT.format(source=_LANGUAGE.get(source, source), target=_LANGUAGE.get(target, target))
+        requests = [Request((Message("system", system), Message("user", text))) for text in texts]
+        return [g.text for g in self.backend.generate(requests, self.config)]
