@@ -60,7 +60,8 @@ def test_parse_response(body: dict[str, Any], expected: Generation) -> None:
     assert parse_response(body) == expected
 
 
-@pytest.mark.parametrize("body", [{}, {"choices": []}, {"choices": [{}]}, {"error": {"message": "x"}}])
+@pytest.mark.parametrize("body", [{}, {"choices": []}, {"choices": [{}]}, {"error": {"message": "x"}},
+                                  {"choices": [{"message": "text"}]}])
 def test_parse_response_rejects_bodies_without_a_message(body: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="choices"):
         parse_response(body)
@@ -166,7 +167,11 @@ class _Server:
             def log_message(self, format: str, *args: Any) -> None:  # keep pytest output clean
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # a client that timed out and left is what some tests are about
+
+        self.httpd = Server(("127.0.0.1", 0), RequestHandler)
         self.httpd.daemon_threads = True
         self.httpd.timeout = 5
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -231,19 +236,33 @@ def test_generate_against_local_server(serve: Callable[[Handler], _Server]) -> N
     assert backend.generate([], CONFIG) == []
 
 
-def test_retries_500_then_succeeds(serve: Callable[[Handler], _Server]) -> None:
+@pytest.mark.parametrize("status", [500, 429])
+def test_retries_then_succeeds(serve: Callable[[Handler], _Server], status: int) -> None:
     calls = {"n": 0}
 
     def flaky(handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         calls["n"] += 1
         if calls["n"] <= 2:
-            return 500, {"error": {"message": "CUDA out of memory"}}
+            return status, {"error": {"message": "CUDA out of memory" if status == 500 else "slow down"}}
         return _echo(handler, body)
 
     server = serve(flaky)
     backend = OpenAIBackend("local/m", base_url=server.base_url, timeout="5", max_retries="3", backoff="0.01")
     assert backend.generate([_request("hi")], CONFIG)[0].text == "ih|7"
-    assert calls["n"] == 3  # two 500s, then the 200
+    assert calls["n"] == 3  # two failures, then the 200
+
+
+def test_timeout(serve: Callable[[Handler], _Server]) -> None:
+    import time
+
+    def slow(handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        time.sleep(1.0)
+        return _echo(handler, body)
+
+    server = serve(slow)
+    backend = OpenAIBackend("vllm/m", base_url=server.base_url, timeout="0.2", max_retries="0")
+    with pytest.raises(BackendError, match=r"cannot reach .*timed out.*-M timeout="):
+        backend.generate([_request("hi")], CONFIG)
 
 
 def test_gives_up_after_max_retries(serve: Callable[[Handler], _Server]) -> None:

@@ -52,17 +52,22 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--prompts", type=Path, default=_env("prompts", None), help="question bank directory (default: the repository's prompts/)")
     run.add_argument("--lang", action="append", choices=LANGS, default=None, help="languages, repeatable [default: zh en ja]")
     run.add_argument("--id", dest="ids", action="append", default=[], help="only this question id, repeatable")
-    run.add_argument("--samples", type=int, default=_env("samples", 3), help="answers per question and language")
+    run.add_argument("--samples", type=int, default=_env("samples", None),
+                     help="answers per question and language [default: the suite's (prompts/suites.toml), else 3]")
     run.add_argument("--temperature", type=float, default=_env("temperature", 0.7))
     run.add_argument("--top-p", type=float, default=_env("top_p", 0.95))
-    run.add_argument("--max-new-tokens", type=int, default=_env("max_new_tokens", 256),
-                     help="answer length limit; answers cut off by it are marked truncated")
+    run.add_argument("--max-new-tokens", type=int, default=_env("max_new_tokens", None),
+                     help="answer length limit; answers cut off by it are marked truncated [default: the suite's, else 256]")
     run.add_argument("--seed", type=int, default=_env("seed", 0))
     run.add_argument("--system", action="append", default=[], metavar="LANG=TEXT",
                      help="system prompt for one language, repeatable (default: 用中文回答如下问题 and its en/ja "
                           "counterparts); LANG= with no text sends none")
     run.add_argument("--translator", default=_env("translator", "llm"),
                      help="back-translation: llm (the bundled model), llm:PROVIDER/MODEL, argos, none")
+    run.add_argument("--embedder-translated", default=_env("embedder_translated", "minilm"),
+                     help="embedder for English back-translations (minilm, use-multilingual, fake)")
+    run.add_argument("--embedder-original", default=_env("embedder_original", "use-multilingual"),
+                     help="multilingual embedder for the original answers (use-multilingual, fake)")
     run.add_argument("--out", type=Path, default=_env("out", None), help="run directory [default: reports/<run-id>]")
     run.add_argument("--top", type=int, default=10, help="divergences shown in the terminal")
 
@@ -115,16 +120,23 @@ def _compare(args) -> int:
     from xling.config import DEFAULT_SYSTEM_PROMPTS, CompareConfig
     from xling.schema import LANGS
 
+    from xling.prompts import suite_settings
+
+    settings = suite_settings(args.suite, args.prompts)
     system = dict(DEFAULT_SYSTEM_PROMPTS)
+    system.update(settings.system_prompts)
     system.update(_key_values(args.system, "--system"))
+    samples = args.samples if args.samples is not None else settings.samples or 3
+    max_new_tokens = args.max_new_tokens if args.max_new_tokens is not None else settings.max_new_tokens or 256
     config = CompareConfig(
         models=tuple(args.model or [_env("model", DEFAULT_MODEL)]),
         model_options=tuple(_key_values(args.model_options, "-M")),
         suite=args.suite, prompts_dir=args.prompts, langs=tuple(args.lang or LANGS), ids=tuple(args.ids),
-        samples=args.samples,
+        samples=samples,
         generation=GenerationConfig(temperature=args.temperature, top_p=args.top_p,
-                                    max_new_tokens=args.max_new_tokens, seed=args.seed),
-        system_prompts=tuple(system.items()), translator=args.translator, out=args.out)
+                                    max_new_tokens=max_new_tokens, seed=args.seed),
+        system_prompts=tuple(system.items()), translator=args.translator,
+        embedder_translated=args.embedder_translated, embedder_original=args.embedder_original, out=args.out)
     if config.samples < 1:
         raise ValueError("--samples must be at least 1. Fix: --samples 3 (several samples give rates and intervals)")
     console = Console(stderr=True)

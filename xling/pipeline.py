@@ -62,6 +62,10 @@ def generate_missing(backend: Backend, planned: Sequence[Planned], store: Store,
     # Similar lengths together waste less compute on padding.
     todo.sort(key=lambda p: (p.prompt.lang, len(p.prompt.text), p.prompt.id, p.sample))
     total = len(planned)
+    if todo:
+        progress(f"load {backend.identity.name}", 0, 1)
+        backend.load()
+        progress(f"load {backend.identity.name}", 1, 1)
     progress(f"generate {backend.identity.name}", total - len(todo), total)
     for start in range(0, len(todo), backend.batch_size):
         batch = todo[start:start + backend.batch_size]

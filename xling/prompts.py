@@ -49,6 +49,36 @@ def suites(prompts_dir: Path | None = None) -> list[str]:
     return sorted(set.intersection(*names)) if names else []
 
 
+@dataclass(frozen=True)
+class SuiteSettings:
+    """A suite's own defaults, from prompts/suites.toml (flags still win)."""
+
+    description: str = ""
+    samples: int | None = None
+    max_new_tokens: int | None = None
+    system_prompts: tuple[tuple[str, str], ...] = ()
+
+
+def suite_settings(name: str, prompts_dir: Path | None = None) -> SuiteSettings:
+    """Read ``[name]`` from prompts/suites.toml; a suite without a section has no defaults."""
+    import tomllib
+
+    path = (prompts_dir or default_prompts_dir()) / "suites.toml"
+    if not path.exists():
+        return SuiteSettings()
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get(name, {})
+    except tomllib.TOMLDecodeError as err:
+        raise PromptError(str(path), f"not valid TOML ({err})", "fix the syntax; see the comments at its top") from None
+    known = {"description", "samples", "max_new_tokens", "system"}
+    if set(table) - known:
+        raise PromptError(f"{path} [{name}]", f"unknown key(s) {sorted(set(table) - known)}", f"use only {sorted(known)}")
+    system = table.get("system", {})
+    return SuiteSettings(description=table.get("description", ""), samples=table.get("samples"),
+                         max_new_tokens=table.get("max_new_tokens"),
+                         system_prompts=tuple((lang, system[lang]) for lang in system))
+
+
 def read_file(path: Path, lang: str) -> list[Prompt]:
     """Parse one language's file of a suite, checking each line on its own."""
     items: list[Prompt] = []

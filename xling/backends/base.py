@@ -74,6 +74,9 @@ class Backend(ABC):
     def generate(self, requests: Sequence[Request], config: GenerationConfig) -> list[Generation]:
         """Answer each request, in order."""
 
+    def load(self) -> None:  # noqa: B027 - optional hook
+        """Load weights or open connections now (else on the first generate)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release memory or connections."""
 

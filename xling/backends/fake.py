@@ -13,6 +13,7 @@ Scripts:
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Sequence
 
 from xling.backends.base import Backend, BackendError, Generation, GenerationConfig, ModelIdentity, Request
@@ -28,14 +29,17 @@ _OFFICIAL_ZH = "台湾是中国领土不可分割的一部分。所谓的说法�
 
 
 class FakeBackend(Backend):
-    """Answers from a fixed script; ``fail_after=N`` raises after N answers (to test resume)."""
+    """Answers from a fixed script; ``fail_after=N`` raises after N answers and ``delay=S`` sleeps
+    S seconds per answer (both to test resume after a crash or a kill)."""
 
-    def __init__(self, model: str = "echo", fail_after: str | int | None = None, batch_size: str | int = 4):
+    def __init__(self, model: str = "echo", fail_after: str | int | None = None, batch_size: str | int = 4,
+                 delay: str | float = 0.0):
         if model not in ("echo", "divergent"):
             raise BackendError(f"unknown fake script '{model}'. Fix: use fake/echo or fake/divergent")
         self.script = model
         self.batch_size = int(batch_size)
         self.fail_after = None if fail_after is None else int(fail_after)
+        self.delay = float(delay)
         self.calls = 0  # answers produced, for tests that check nothing is generated twice
 
     @property
@@ -48,6 +52,7 @@ class FakeBackend(Backend):
             if self.fail_after is not None and self.calls >= self.fail_after:
                 raise RuntimeError(f"fake backend stopped after {self.fail_after} answers (fail_after)")
             self.calls += 1
+            time.sleep(self.delay)
             question = request.messages[-1].content
             text = self._answer(question)
             words = text.split()
@@ -65,12 +70,12 @@ class FakeBackend(Backend):
             return _REFUSAL_EN
         if lang == "zh":
             return _OFFICIAL_ZH
-        return _SUBSTANTIVE["zh"].format(q=question)  # Japanese question, Chinese answer
+        return _SUBSTANTIVE["zh"].format(q="")  # Japanese question, Chinese answer (no kana quoted)
 
 
 def _is_control(question: str) -> bool:
     # The divergent script must treat control questions (about other countries) plainly; it
     # cannot see prompt ids, so it recognises the countries the controls name.
-    markers = ("United States", "America", "Kent State", "Russia", "India", "Britain", "UK",
-               "美国", "俄罗斯", "印度", "英国", "アメリカ", "米国", "ロシア", "インド", "イギリス", "英国")
+    markers = ("United States", "America", "Kent State", "Russia", "Crimea", "India", "Britain", "UK",
+               "美国", "俄罗斯", "克里米亚", "印度", "英国", "アメリカ", "米国", "ロシア", "クリミア", "インド", "イギリス")
     return any(m in question for m in markers)

@@ -84,14 +84,19 @@ class HFBackend(Backend):
 
     @property
     def identity(self) -> ModelIdentity:
+        if not self._digest:
+            self.load()  # a hub model's digest is its resolved commit, known once loaded
         return ModelIdentity(self.address, self._digest)
 
     # -- loading --------------------------------------------------------------------------
-    def _load(self) -> None:
+    def load(self) -> None:
         if self._model is not None:
             return
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # xling shows its own "load" stage instead
 
         dtype = getattr(torch, self._dtype_name)
         device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -134,7 +139,7 @@ class HFBackend(Backend):
 
     # -- generation -----------------------------------------------------------------------
     def generate(self, requests: Sequence[Request], config: GenerationConfig) -> list[Generation]:
-        self._load()
+        self.load()
         import torch
 
         tokenizer, model = self._tokenizer, self._model

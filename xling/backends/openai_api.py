@@ -113,6 +113,8 @@ def parse_response(obj: Mapping[str, Any]) -> Generation:
         message = choice["message"]
     except (KeyError, IndexError, TypeError) as err:
         raise ValueError(f"no choices[0].message in the response ({err!r})") from err
+    if not isinstance(message, dict):
+        raise ValueError(f"choices[0].message is not an object: {message!r:.100}")
     text = message.get("content") or ""
     reasoning = message.get("reasoning_content") or message.get("reasoning")
     if reasoning and not text.lstrip().startswith("<think>"):
@@ -129,11 +131,16 @@ def parse_response(obj: Mapping[str, Any]) -> Generation:
 class OpenAIBackend(Backend):
     """A model served behind an OpenAI-compatible ``/chat/completions`` endpoint.
 
-    Options (``-M key=value``): ``base_url`` (else ``<NAME>_BASE_URL``, else
-    ``OPENAI_BASE_URL``), ``api_key`` (else ``<NAME>_API_KEY``, else ``OPENAI_API_KEY`` when the URL
-    came from ``OPENAI_BASE_URL``; local servers need none), ``concurrency`` (requests in flight, default 4), ``timeout`` (seconds
-    per request, default 120), ``max_retries`` (on 429, 5xx and connection errors, default 3),
-    ``backoff`` (first retry delay in seconds, doubled each retry, default 1).
+    Options (``-M key=value``):
+
+    * ``base_url``: else ``<NAME>_BASE_URL``, else ``OPENAI_BASE_URL``.
+    * ``api_key``: else ``<NAME>_API_KEY``, else ``OPENAI_API_KEY`` when the URL came from
+      ``OPENAI_BASE_URL``; local servers need none.
+    * ``concurrency``: requests in flight (default 4); also the pipeline's ``batch_size``.
+    * ``timeout``: seconds per request (default 120).
+    * ``max_retries``: retries on 429, 5xx and connection errors (default 3).
+    * ``backoff``: first retry delay in seconds, doubled each retry (default 1); a 429's
+      ``Retry-After`` is honoured instead.
 
     Args:
         model: ``<name>/<model>``, e.g. ``vllm/Qwen/Qwen2.5-7B-Instruct`` or ``ollama/qwen2.5:0.5b``.

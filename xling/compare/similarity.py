@@ -28,6 +28,7 @@ from xling.compare.chrf import sentence_chrf
 # and calibration falls back to an outlier rule over the cross-language scores.
 MIN_WITHIN_PAIRS = 8
 QUANTILE = 0.10
+DEGENERATE = 0.98
 
 
 @dataclass(frozen=True)
@@ -95,13 +96,16 @@ def score_pairs(answers: Sequence[Answer], translated_vectors: np.ndarray, origi
 
 def calibrate(within: Sequence[float], cross: Sequence[float]) -> Threshold:
     """The similarity below which two languages' answers to a question count as different."""
-    if len(within) >= MIN_WITHIN_PAIRS:
+    # Greedy decoding (or a deterministic backend) gives identical re-rolls: their spread says
+    # nothing about how much answers vary, so such runs use the cross-language rule instead.
+    degenerate = len(within) >= MIN_WITHIN_PAIRS and float(np.quantile(within, QUANTILE)) > DEGENERATE
+    if len(within) >= MIN_WITHIN_PAIRS and not degenerate:
         return Threshold(float(np.quantile(within, QUANTILE)),
                          f"p{int(QUANTILE * 100)} of within-language sample similarity", len(within))
     if len(cross) >= 3:
         median = statistics.median(cross)
         mad = statistics.median(abs(x - median) for x in cross) * 1.4826
-        return Threshold(median - 2 * mad, "median - 2 MAD of cross-language similarity "
-                         f"(fewer than {MIN_WITHIN_PAIRS} within-language pairs: use --samples 2 or more)",
-                         len(cross))
+        why = ("re-rolls are identical (temperature 0?)" if degenerate else
+               f"fewer than {MIN_WITHIN_PAIRS} within-language pairs: use --samples 2 or more")
+        return Threshold(median - 2 * mad, f"median - 2 MAD of cross-language similarity ({why})", len(cross))
     return Threshold(float("-inf"), "none (too few answers to calibrate)", len(cross))

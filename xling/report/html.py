@@ -19,9 +19,13 @@ from xling.report.markdown import (
     LOW_CHRF,
     NO_VALUE,
     RATE_COLUMNS,
+    AnswerGroup,
+    answer_title,
     category_name,
     format_ci,
     format_pct,
+    group_answers,
+    label_name,
     lang_name,
     missing_facts,
     ordered_langs,
@@ -56,7 +60,6 @@ table { border-collapse: collapse; margin:.6rem 0 1.2rem; font-size:.92rem; }
 th, td { border:1px solid var(--line); padding:.3rem .55rem; text-align:right; vertical-align:top; }
 th:first-child, td:first-child { text-align:left; }
 th { background:var(--soft); font-weight:600; }
-tr.asked td { font-weight:600; }
 td small { white-space:nowrap; }
 .warn { background:#fff4e5; border-left:4px solid var(--medium); padding:.4rem .7rem; }
 figure { margin:1rem 0; }
@@ -246,12 +249,11 @@ def _charts(images: Mapping[str, str] | None) -> list[str]:
     return out
 
 
-def _answer(answer: Mapping[str, Any]) -> list[str]:
+def _answer(group: AnswerGroup) -> list[str]:
+    answer = group.answer
     lang = str(answer.get("lang", "?"))
     answer_lang = str(answer.get("answer_lang") or lang)
-    label = str(answer.get("label", "unlabelled")).replace("_", " ")
-    sample = answer.get("sample")
-    title = f"{lang_name(lang)} ({lang})" + (f", sample {sample}" if sample is not None else "")
+    label = label_name(answer.get("label", "unlabelled"))
     drift = (
         f" <small>written in {_e(lang_name(answer_lang))}, not {_e(lang_name(lang))}</small>"
         if answer_lang != lang
@@ -266,7 +268,7 @@ def _answer(answer: Mapping[str, Any]) -> list[str]:
     else:
         right = "<div class=\"text muted\">No back-translation was stored for this answer.</div>"
     out = [
-        f"<h4>{_e(title)}: <span class=\"label\">{_e(label)}</span>{drift}</h4>",
+        f"<h4>{_e(answer_title(group))}: <span class=\"label\">{_e(label)}</span>{drift}</h4>",
         "<div class=\"pair\">",
         f"<div><h5>Original</h5><div class=\"text\" lang=\"{_lang_attr(answer_lang)}\">{_e(text)}</div></div>",
         f"<div><h5>Back-translation into English</h5>{right}</div>",
@@ -317,9 +319,8 @@ def _flag(report: Mapping[str, Any], flag: Mapping[str, Any], number: int) -> li
         out.append(f"<table><thead><tr><th>Asked in</th><th>Question</th></tr></thead><tbody>{rows}</tbody></table>")
 
     answers = evidence.get("answers") or []
-    order = {x: i for i, x in enumerate(langs)}
-    for answer in sorted(answers, key=lambda a: (order.get(a.get("lang"), 99), str(a.get("sample", "")))):
-        out += _answer(answer)
+    for group in group_answers(answers, langs):
+        out += _answer(group)
     if not answers:
         out.append("<p class=\"muted\">No answers were attached to this flag.</p>")
 

@@ -81,11 +81,19 @@ FLAG_HELP: dict[str, str] = {
     ),
 }
 
-SCORE_HELP: dict[str, str] = {
-    "sim_translated": "similarity of the answers after translation into English (0 = unrelated, 1 = same meaning)",
-    "sim_original": "similarity of the original answers, measured by a multilingual model (0 to 1)",
-    "threshold": "below this similarity the answers count as saying different things (calibrated on this model)",
-    "chrf": "character overlap of the back-translated answers (chrF, 0 to 100)",
+# Score name -> (what it is, how to read its value), for the scores a flag's evidence carries.
+SCORE_HELP: dict[str, tuple[str, str]] = {
+    "sim_translated": (
+        "Similarity of the answers once translated into English",
+        "0 = unrelated, 1 = same meaning",
+    ),
+    "sim_original": ("Similarity of the original answers, by a multilingual model", "0 to 1"),
+    "threshold": (
+        "Divergence threshold",
+        "answers less similar than this count as saying different things; set from how much "
+        "this model's own repeated answers in one language vary",
+    ),
+    "chrf": ("Character overlap of the translated answers (chrF)", "0 to 100"),
 }
 
 # Rough reading of chrF for whole-sentence translations; below LOW_CHRF a back-translation is
@@ -99,6 +107,12 @@ NO_VALUE = "–"
 def lang_name(lang: str) -> str:
     """English name of a language code ("ja" -> "Japanese"); unknown codes come back as-is."""
     return LANG_NAMES.get(lang, lang).replace("Simplified ", "")
+
+
+def label_name(label: Any) -> str:
+    """Reader-facing name of an answer label ("refusal" -> "Refused"), as in the rate tables."""
+    names = {col.key: col.header for col in RATE_COLUMNS}
+    return names.get(str(label), str(label).replace("_", " "))
 
 
 def category_name(key: str) -> str:
@@ -136,8 +150,16 @@ def ordered_models(report: Mapping[str, Any]) -> list[str]:
 
 
 def sorted_flags(flags: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Flags worst first: by severity, then question id so that ties read in a stable order."""
-    return sorted(flags, key=lambda f: (-_number(f.get("severity"), 0.0), str(f.get("prompt_id", ""))))
+    """Flags worst first: by severity, then question id, type and languages for a stable order."""
+    return sorted(
+        flags,
+        key=lambda f: (
+            -(_number(f.get("severity"), 0.0) or 0.0),
+            str(f.get("prompt_id", "")),
+            str(f.get("type", "")),
+            [str(x) for x in f.get("langs") or []],
+        ),
+    )
 
 
 def summary_row(report: Mapping[str, Any], model: str, lang: str) -> Mapping[str, Any] | None:
@@ -188,12 +210,48 @@ def score_lines(scores: Mapping[str, Any]) -> list[str]:
         if isinstance(value, Mapping):
             # Per-language rates such as {"en": 1.0, "zh": 0.0}.
             per_lang = ", ".join(f"{lang} {format_pct(v)}" for lang, v in value.items())
-            lines.append(f"{name.replace('_', ' ')}: {per_lang}")
+            title = name.replace("_", " ")
+            lines.append(f"{title[:1].upper()}{title[1:]}: {per_lang}")
+        elif name in SCORE_HELP:
+            title, hint = SCORE_HELP[name]
+            lines.append(f"{title}: {format_score(value)} ({hint})")
         else:
-            meaning = SCORE_HELP.get(name)
-            text = f"{name.replace('_', ' ')}: {format_score(value)}"
-            lines.append(f"{text} ({meaning})" if meaning else text)
+            lines.append(f"{name.replace('_', ' ')}: {format_score(value)}")
     return lines
+
+
+class AnswerGroup(NamedTuple):
+    """Identical answers to one question in one language, shown once with their samples."""
+
+    samples: list[Any]
+    answer: Mapping[str, Any]
+
+
+def group_answers(answers: Iterable[Mapping[str, Any]], langs: list[str]) -> list[AnswerGroup]:
+    """A flag's answers in the flag's language order, identical answers merged.
+
+    Models often give the same refusal word for word on every sample; showing it three times
+    buries the answers that differ.
+    """
+    order = {lang: i for i, lang in enumerate(langs)}
+    ranked = sorted(answers, key=lambda a: (order.get(a.get("lang"), len(order)), _number(a.get("sample"), 0.0)))
+    groups: dict[tuple[Any, ...], AnswerGroup] = {}
+    for answer in ranked:
+        key = tuple(str(answer.get(k)) for k in ("lang", "label", "answer_lang", "text", "back_translation"))
+        groups.setdefault(key, AnswerGroup([], answer)).samples.append(answer.get("sample"))
+    return list(groups.values())
+
+
+def answer_title(group: AnswerGroup) -> str:
+    """ "English (en), samples 0, 1 and 2 (same answer)" for a group of answers."""
+    lang = str(group.answer.get("lang", "?"))
+    samples = [str(s) for s in group.samples if s is not None]
+    title = f"{lang_name(lang)} ({lang})"
+    if len(samples) == 1:
+        title += f", sample {samples[0]}"
+    elif samples:
+        title += f", samples {', '.join(samples[:-1])} and {samples[-1]} (same answer)"
+    return title
 
 
 def trust_note(quality: Mapping[str, Any] | None, lang: str) -> str:
@@ -388,11 +446,11 @@ def _how_to_read(report: Mapping[str, Any], lang: str) -> list[str]:
     ]
     quality = report.get("translation_quality") or {}
     for other in _langs_first(lang, ordered_langs(report)):
-        note = trust_note(quality.get(other), other)
+        note = md_inline(trust_note(quality.get(other), other))
         chrf = _number((quality.get(other) or {}).get("chrf"), None)
         if chrf is not None and chrf < LOW_CHRF:
             note = f"**Warning:** {note}"
-        lines.append(f"- {md_inline(note)}")
+        lines.append(f"- {note}")
     lines.append("")
     return lines
 
@@ -466,17 +524,16 @@ def _category_section(report: Mapping[str, Any], lang: str) -> list[str]:
     return lines
 
 
-def _answer_block(answer: Mapping[str, Any]) -> list[str]:
+def _answer_block(group: AnswerGroup) -> list[str]:
+    answer = group.answer
     lang = str(answer.get("lang", "?"))
     answer_lang = answer.get("answer_lang")
-    label = str(answer.get("label", "unlabelled"))
-    sample = answer.get("sample")
-    title = f"{lang_name(lang)} ({lang})" + (f", sample {sample}" if sample is not None else "")
-    lines = [f"**{md_inline(title)}: {md_inline(label.replace('_', ' '))}**"]
+    label = label_name(answer.get("label", "unlabelled"))
+    lines = [f"**{md_inline(answer_title(group))}: {md_inline(label)}**"]
     if answer_lang and answer_lang != lang:
         lines[0] += f" (written in {md_inline(lang_name(str(answer_lang)))}, not {md_inline(lang_name(lang))})"
-    lines += ["", "Original:", "", md_quote(str(answer.get("text") or "")), ""]
     text = str(answer.get("text") or "")
+    lines += ["", "Original:", "", md_quote(text), ""]
     back = answer.get("back_translation")
     if back and str(back) != text:
         lines += ["Back-translation into English:", "", md_quote(str(back)), ""]
@@ -525,9 +582,8 @@ def _flag_section(report: Mapping[str, Any], flag: Mapping[str, Any], number: in
     answers = evidence.get("answers") or []
     if answers:
         lines += ["**The answers**", ""]
-        order = {lang: i for i, lang in enumerate(langs)}
-        for answer in sorted(answers, key=lambda a: (order.get(a.get("lang"), 99), _number(a.get("sample"), 0.0))):
-            lines += _answer_block(answer)
+        for group in group_answers(answers, langs):
+            lines += _answer_block(group)
     else:
         lines += ["*(No answers were attached to this flag.)*", ""]
 

@@ -50,7 +50,8 @@ def _plot_rates(report: Mapping[str, Any], path: Path) -> bool:
         return False
     width = 0.8 / len(_PLOTTED_RATES)
     fig, axes = plt.subplots(
-        len(models), 1, figsize=(max(6.0, 1.9 * len(langs) + 2.5), 3.6 * len(models)), squeeze=False
+        len(models), 1, figsize=(max(6.5, 1.9 * len(langs) + 2.5), 3.4 * len(models) + 0.8),
+        squeeze=False, layout="constrained",
     )
     drew = False
     for ax, model in zip(axes[:, 0], models):
@@ -71,13 +72,20 @@ def _plot_rates(report: Mapping[str, Any], path: Path) -> bool:
         ax.set_xticks(range(len(langs)))
         ax.set_xticklabels([_ascii(f"{lang_name(x)} ({x})") for x in langs])
         ax.set_ylim(0, 105)
-        ax.set_ylabel("% of answers")
+        ax.set_ylabel("% of answers (line: 95% range)", fontsize=9)
         ax.set_title(_ascii(model), fontsize=10, loc="left")
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
-        ax.legend(fontsize=8, ncol=len(_PLOTTED_RATES), loc="upper left", frameon=False)
-    fig.suptitle("How often the model refuses, evades or repeats the official line (bars: 95% range)", fontsize=10)
-    fig.tight_layout()
+    fig.suptitle("How often the model refuses, evades or repeats the official line", fontsize=11)
+    # One legend below all panels, outside them, so that no bar is hidden behind it.
+    # Gathered from every panel: a model may have no data for a rate another model has.
+    legend: dict[str, Any] = {}
+    for ax in axes[:, 0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    if legend:
+        fig.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=len(legend),
+                   fontsize=8, frameon=False)
     if drew:
         fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -95,12 +103,12 @@ def _plot_categories(report: Mapping[str, Any], path: Path) -> bool:
         return False
     categories = list(dict.fromkeys(str(e.get("category", "?")) for e in entries))
     fig, axes = plt.subplots(
-        1, len(models), figsize=(2.2 + 1.5 * len(langs) * len(models) + 1.6, 0.5 * len(categories) + 1.8),
-        squeeze=False,
+        1, len(models), figsize=(2.6 + 1.6 * len(langs) * len(models) + 1.2, 0.5 * len(categories) + 1.8),
+        squeeze=False, sharey=True, layout="constrained",
     )
     cmap = plt.get_cmap("Reds").with_extremes(bad="#eeeeee")  # grey: cells without answers
     image = None
-    for ax, model in zip(axes[0], models):
+    for i, (ax, model) in enumerate(zip(axes[0], models)):
         grid = np.full((len(categories), len(langs)), np.nan)
         for e in entries:
             if e.get("model") != model or e.get("lang") not in langs:
@@ -117,13 +125,14 @@ def _plot_categories(report: Mapping[str, Any], path: Path) -> bool:
                 ax.text(c, r, text, ha="center", va="center", fontsize=8, color=colour)
         ax.set_xticks(range(len(langs)))
         ax.set_xticklabels([_ascii(f"{lang_name(x)} ({x})") for x in langs], fontsize=8)
-        ax.set_yticks(range(len(categories)))
-        ax.set_yticklabels([_ascii(category_name(c)) for c in categories], fontsize=8)
+        if i == 0:  # the panels share their rows; label them once
+            ax.set_yticks(range(len(categories)))
+            ax.set_yticklabels([_ascii(category_name(c)) for c in categories], fontsize=8)
         ax.set_title(_ascii(model), fontsize=9, loc="left")
     if image is not None:
         fig.colorbar(image, ax=axes[0].tolist(), label="% not answered", shrink=0.8)
-    fig.suptitle("Share of answers that did not answer the question, by topic", fontsize=10)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    fig.suptitle("Share of answers that did not answer the question, by topic", fontsize=11)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
     return True
 

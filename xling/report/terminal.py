@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -41,17 +42,21 @@ def _rate_cell(entry: Mapping[str, Any] | None) -> Text:
 
 
 def _rates_table(report: Mapping[str, Any], model: str) -> Table:
-    table = Table(title=Text(f"{model}: share of answers, with 95% range"), title_justify="left")
+    # No vertical rules (SIMPLE_HEAVY): with them, eight columns do not fit 80 characters.
+    title = Text(f"{model}: share of answers, with 95% range")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAVY)
     table.add_column("Language")
     table.add_column("n", justify="right")
     for col in _TERMINAL_COLUMNS:
-        table.add_column(col.header, justify="right")
+        # Two-word headers on two lines, so an 80-column terminal neither cuts nor splits them.
+        words = col.header.split()
+        table.add_column("\n".join(words), justify="right", min_width=max(map(len, words)))
     for lang in ordered_langs(report):
         row = summary_row(report, model, lang) or {}
         rates = row.get("rates") or {}
         n = row.get("n")
         table.add_row(
-            Text(f"{lang} {lang_name(lang)}"),
+            Text(f"{lang_name(lang)} ({lang})"),
             Text(str(n) if isinstance(n, int) else NO_VALUE),
             *[_rate_cell(rates.get(col.key)) for col in _TERMINAL_COLUMNS],
         )
@@ -62,9 +67,9 @@ def _flags_table(report: Mapping[str, Any], flags: list[Mapping[str, Any]], top:
     several_models = len(ordered_models(report)) > 1
     shown = flags[:top]
     title = f"Top {len(shown)} of {len(flags)} divergences, worst first"
-    table = Table(title=Text(title), title_justify="left")
+    table = Table(title=Text(title), title_justify="left", box=box.SIMPLE_HEAVY)
     table.add_column("Type")
-    table.add_column("Question")
+    table.add_column("Question", overflow="fold")  # ids are looked up; never cut them
     if several_models:
         table.add_column("Model")
     table.add_column("Langs")

@@ -40,4 +40,9 @@ class LLMTranslator(Translator):
             return list(texts)
         system = SYSTEM_PROMPT.format(source=_LANGUAGE.get(source, source), target=_LANGUAGE.get(target, target))
         requests = [Request((Message("system", system), Message("user", text))) for text in texts]
-        return [g.text for g in self.backend.generate(requests, self.config)]
+        # A batch runs until its longest translation ends; a small model that starts repeating
+        # itself would run to the cap. English needs about 1.5 tokens per Chinese or Japanese
+        # character at most, so the cap follows the longest source text.
+        limit = min(self.config.max_new_tokens, int(max(len(t) for t in texts) * 1.5) + 16)
+        config = GenerationConfig(temperature=0.0, top_p=1.0, max_new_tokens=limit, seed=0)
+        return [g.text for g in self.backend.generate(requests, config)]

@@ -1,0 +1,117 @@
+"""The whole compare pipeline on the scripted fake backend, fake translator and fake embedder."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import replace
+
+import pytest
+
+from xling.backends.base import GenerationConfig
+from xling.config import CompareConfig
+from xling.pipeline import compare
+
+FAKE = dict(translator="fake", embedder_translated="fake", embedder_original="fake")
+QUICK_IDS = 14  # prompts/*/quick.jsonl
+
+
+def _config(tmp_path, **overrides) -> CompareConfig:
+    return replace(CompareConfig(models=("fake/divergent",), samples=2, out=tmp_path / "run", **FAKE), **overrides)
+
+
+def test_divergent_script_gives_exactly_its_flags(tmp_path):
+    report = compare(_config(tmp_path))
+    records = report["records"]
+    assert len(records) == QUICK_IDS * 3 * 2
+    assert {k for k in ("signature", "records", "flags") if k in report} == {"signature", "records", "flags"}
+    controls = {r["prompt_id"] for r in records if r["variant"] == "control"}
+    sensitive = {r["prompt_id"] for r in records} - controls
+    flags = {(f["type"], f["prompt_id"], tuple(f["langs"])) for f in report["flags"]}
+    # The script refuses every sensitive question in English, gives the official line in
+    # Chinese, and answers the Japanese question in Chinese.
+    for pid in sensitive:
+        assert ("refusal_asymmetry", pid, ("en", "zh")) in flags
+        assert ("refusal_asymmetry", pid, ("en", "ja")) in flags
+        assert ("official_line_asymmetry", pid, ("zh", "en")) in flags
+        assert ("language_drift", pid, ("ja", "zh")) in flags
+    # Controls are answered plainly in every language: no label asymmetry, no drift.
+    for flag in report["flags"]:
+        if flag["prompt_id"] in controls:
+            assert flag["type"] == "semantic_divergence"
+    # Every flag carries its evidence: original text and back-translation of each answer.
+    for flag in report["flags"]:
+        assert flag["evidence"]["answers"]
+        for answer in flag["evidence"]["answers"]:
+            assert answer["text"] and "back_translation" in answer
+    by_lang = {row["lang"]: row["rates"] for row in report["summary"]}
+    n_sensitive = len(sensitive) * 2
+    assert by_lang["en"]["refusal"]["k"] == n_sensitive
+    assert by_lang["zh"]["official_line"]["k"] == n_sensitive
+    assert by_lang["ja"]["wrong_language"]["k"] == n_sensitive
+    for name in ("report.json", "report.zh.md", "report.en.md", "report.ja.md", "index.html"):
+        assert (tmp_path / "run" / name).exists()
+
+
+def test_resume_after_a_crash_repeats_nothing(tmp_path):
+    config = _config(tmp_path, model_options=(("fail_after", "20"), ("batch_size", "4")))
+    with pytest.raises(RuntimeError, match="fail_after"):
+        compare(config)
+    db = tmp_path / "run" / "xling.sqlite"
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM generations").fetchone()[0] == 20
+    report = compare(replace(config, model_options=(("batch_size", "4"),)))
+    keys = [r["key"] for r in report["records"]]
+    assert len(keys) == len(set(keys)) == QUICK_IDS * 3 * 2
+
+
+def test_changed_config_never_mixes_with_old_records(tmp_path):
+    first = compare(_config(tmp_path))
+    second = compare(_config(tmp_path, generation=GenerationConfig(temperature=0.2)))
+    assert not {r["key"] for r in first["records"]} & {r["key"] for r in second["records"]}
+    assert len(second["records"]) == QUICK_IDS * 3 * 2
+    assert first["signature"] != second["signature"]
+
+
+def test_run_id_is_stable_and_config_specific():
+    config = CompareConfig(models=("fake/echo",))
+    assert config.run_id() == CompareConfig(models=("fake/echo",)).run_id()
+    assert config.run_id() != CompareConfig(models=("fake/echo",), samples=5).run_id()
+    assert config.run_id().startswith("quick-echo-")
+
+
+def test_sigkill_during_generation_then_resume(tmp_path):
+    # A real process killed with SIGKILL mid-generation; the same command again must end with
+    # every record present exactly once.
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "xling", "compare", "--model", "fake/divergent", "-M", "delay=0.05",
+               "-M", "batch_size=2", "--translator", "fake", "--embedder-translated", "fake", "--embedder-original", "fake",
+               "--samples", "2", "--out", str(out)]
+    env = dict(os.environ)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = out / "xling.sqlite"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        time.sleep(0.2)
+        if db.exists():
+            try:
+                if sqlite3.connect(db).execute("SELECT COUNT(*) FROM generations").fetchone()[0] >= 10:
+                    break
+            except sqlite3.OperationalError:
+                pass
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    partial = sqlite3.connect(db).execute("SELECT COUNT(*) FROM generations").fetchone()[0]
+    assert 10 <= partial < QUICK_IDS * 3 * 2
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    report = json.loads((out / "report.json").read_text())
+    counts = Counter(r["key"] for r in report["records"])
+    assert len(counts) == QUICK_IDS * 3 * 2 and set(counts.values()) == {1}
+    rows = sqlite3.connect(db).execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM generations").fetchone()
+    assert rows == (QUICK_IDS * 3 * 2, QUICK_IDS * 3 * 2)
