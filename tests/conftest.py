@@ -12,10 +12,10 @@ SHARED_DATA = Path(os.environ.get("XLING_SHARED_DATA", REPO.parent / "shared" / 
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    # Tests never write to the user's cache, except the opt-in real-model test, which
-    # sets XLING_CACHE itself.
-    if "XLING_TEST_KEEP_CACHE" not in os.environ:
+def _isolated_cache(request, tmp_path_factory, monkeypatch):
+    # Tests never write to the user's cache, except those that load the real bundled model
+    # (marked slow): they share the joined and dequantised model with `xling compare`.
+    if request.node.get_closest_marker("slow") is None:
         monkeypatch.setenv("XLING_CACHE", str(tmp_path_factory.getbasetemp() / "xling-cache"))
 
 

@@ -50,7 +50,23 @@ def plan(suite: Suite, ids: Sequence[str], config: CompareConfig, model: str, id
             messages = ((Message("system", system),) if system else ()) + (Message("user", prompt.text),)
             for sample in range(config.samples):
                 key = record_key(identity, config.generation.digest(), system, pid, lang, prompt.text, sample)
-                planned.append(Planned(key, model, prompt, sample, Request(messages, sample)))
+                planned.append(Planned(key, model, prompt, sample, Request(messages, sample, pid, lang)))
+    return planned
+
+
+def plan_replay(backend, suite: Suite | None, model: str) -> list[Planned]:
+    """Plan exactly the answers a replay file holds; metadata from the suite where it has the id."""
+    planned = []
+    for row in backend.rows:
+        known = suite.get(row.prompt_id, row.lang) if suite and row.prompt_id in suite.ids else None
+        prompt = Prompt(id=row.prompt_id, lang=row.lang, text=row.prompt,
+                        category=row.category or (known.category if known else "uncategorised"),
+                        variant=row.variant or (known.variant if known else "direct"),
+                        base=known.base if known else None, key_facts=known.key_facts if known else (),
+                        source=f"{backend.file.path}:{row.line}")
+        key = record_key(str(backend.identity), "replay", "", row.prompt_id, row.lang, row.prompt, row.sample)
+        planned.append(Planned(key, model, prompt, row.sample,
+                               Request((Message("user", row.prompt),), row.sample, row.prompt_id, row.lang)))
     return planned
 
 
@@ -149,14 +165,14 @@ def _translation_source(answer_lang: str, asked: str) -> str | None:
     return None if asked == "en" else asked
 
 
-def analyse(planned: Sequence[Planned], store: Store, translator, suite: Suite,
-            progress: ProgressFn) -> list[Record]:
+def analyse(planned: Sequence[Planned], store: Store, translator, progress: ProgressFn) -> list[Record]:
     """Turn stored answers into labelled, back-translated records."""
     from xling.detect.classify import classify
     from xling.detect.langid import detect_language
     from xling.detect.lexicon import strip_reasoning
 
     stored = store.get_generations([p.key for p in planned])
+    questions = questions_by_id(planned)
     rows = []
     for index, p in enumerate(planned):
         generation = stored[p.key]
@@ -175,9 +191,9 @@ def analyse(planned: Sequence[Planned], store: Store, translator, suite: Suite,
         back = translations.get((source, text), "") if source else text
         label_lang = answer_lang if answer_lang in LANGS else p.prompt.lang
         verdict = classify(text, label_lang)
-        fact_lang = answer_lang if answer_lang in suite.langs else p.prompt.lang
-        facts = suite.get(p.prompt.id, fact_lang).key_facts
-        english = suite.get(p.prompt.id, "en").key_facts if "en" in suite.langs else ()
+        asked = questions[p.prompt.id]
+        facts = (asked.get(answer_lang) or p.prompt).key_facts
+        english = asked["en"].key_facts if "en" in asked else ()
         records.append(Record(
             key=p.key, model=p.model, prompt_id=p.prompt.id, lang=p.prompt.lang, sample=p.sample,
             category=p.prompt.category, variant=p.prompt.variant, prompt=p.prompt.text, text=text,
@@ -188,18 +204,29 @@ def analyse(planned: Sequence[Planned], store: Store, translator, suite: Suite,
     return records
 
 
-def translation_quality(suite: Suite, ids: Sequence[str], translator, store: Store,
-                        progress: ProgressFn) -> dict[str, dict]:
+def questions_by_id(planned: Sequence[Planned]) -> dict[str, dict[str, Prompt]]:
+    """Each question's text per language, as asked in this run."""
+    out: dict[str, dict[str, Prompt]] = defaultdict(dict)
+    for p in planned:
+        out[p.prompt.id].setdefault(p.prompt.lang, p.prompt)
+    return dict(out)
+
+
+def translation_quality(planned: Sequence[Planned], translator, store: Store, progress: ProgressFn) -> dict[str, dict]:
     """chrF of the back-translated zh / ja questions against the English questions."""
     from xling.compare.chrf import corpus_chrf
 
-    if "en" not in suite.langs or translator.name == "none":
+    if translator.name == "none":
         return {}
-    sources = {lang: [suite.get(pid, lang).text for pid in ids] for lang in suite.langs if lang != "en"}
+    questions = [q for q in questions_by_id(planned).values() if "en" in q]
+    sources = {lang: [q[lang].text for q in questions if lang in q] for lang in LANGS if lang != "en"}
+    sources = {lang: texts for lang, texts in sources.items() if texts}
     translated = translate_cached(translator, store, sources, progress, stage="translate questions")
-    references = [suite.get(pid, "en").text for pid in ids]
-    return {lang: {"chrf": round(corpus_chrf([translated[(lang, t)] for t in texts], references), 1), "n": len(texts)}
-            for lang, texts in sources.items()}
+    quality = {}
+    for lang in sources:
+        pairs = [(translated[(lang, q[lang].text)], q["en"].text) for q in questions if lang in q]
+        quality[lang] = {"chrf": round(corpus_chrf([h for h, _ in pairs], [r for _, r in pairs]), 1), "n": len(pairs)}
+    return quality
 
 
 def summarise(records: Sequence[Record], models: Sequence[str], langs: Sequence[str]) -> tuple[list[dict], list[dict]]:
@@ -232,6 +259,15 @@ def _make_translator(spec: str, backends: dict[str, Backend]):
     return LLMTranslator(model, backend=backends.get(model))
 
 
+def _suite_or_none(config: CompareConfig) -> Suite | None:
+    from xling.prompts import PromptError
+
+    try:
+        return load_suite(config.suite, config.prompts_dir, config.langs)
+    except PromptError:
+        return None
+
+
 def compare(config: CompareConfig, progress: ProgressFn | None = None) -> dict:
     """Run (or resume) a comparison and write its run directory. Returns the report dict."""
     from xling.compare.embed import create_embedder
@@ -240,24 +276,36 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None) -> dict:
     from xling.divergence import find_flags
     from xling.report import write_reports
 
+    from xling.backends.replay import ReplayBackend, expand_replay_addresses
+
     progress = progress or (lambda stage, done, total: None)
-    suite = load_suite(config.suite, config.prompts_dir, config.langs)
-    ids = list(config.ids) or suite.ids
-    unknown = [pid for pid in ids if pid not in suite.ids]
-    if unknown:
-        raise ValueError(f"--id {', '.join(unknown)} not in suite '{suite.name}'. Fix: see `xling prompts list {suite.name}`")
+    models = expand_replay_addresses(config.models)
+    replay_only = all(m.startswith("replay/") for m in models)
+    # A replay run takes its questions from the file; the suite, if it exists, only adds metadata.
+    suite = _suite_or_none(config) if replay_only else load_suite(config.suite, config.prompts_dir, config.langs)
+    ids = list(config.ids) or (suite.ids if suite else [])
+    unknown = [pid for pid in config.ids if suite is None or pid not in suite.ids]
+    if unknown and not replay_only:
+        raise ValueError(f"--id {', '.join(unknown)} not in suite '{config.suite}'. Fix: see `xling prompts list {config.suite}`")
     run_dir = config.run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     translator_model = (config.translator.partition(":")[2] or DEFAULT_MODEL) if config.translator.startswith("llm") else None
     backends: dict[str, Backend] = {}
     planned: list[Planned] = []
     identities: dict[str, str] = {}
+    problems: list[str] = []
     options = dict(config.model_options)
     with Store(run_dir / "xling.sqlite") as store:
-        for address in config.models:
-            backend = create_backend(address, options)
+        for address in models:
+            if address.startswith("replay/"):
+                backend = create_backend(address)
+                mine = [p for p in plan_replay(backend, suite, address)
+                        if p.prompt.lang in config.langs and (not config.ids or p.prompt.id in config.ids)]
+                problems += [problem for problem in backend.file.problems if problem not in problems]
+            else:
+                backend = create_backend(address, options)
+                mine = plan(suite, ids, config, address, str(backend.identity))
             identities[address] = str(backend.identity)
-            mine = plan(suite, ids, config, address, identities[address])
             generate_missing(backend, mine, store, config, progress)
             planned += mine
             if address == translator_model:
@@ -265,26 +313,30 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None) -> dict:
             else:
                 backend.close()
         translator = _make_translator(config.translator, backends)
-        quality = translation_quality(suite, ids, translator, store, progress)
-        records = analyse(planned, store, translator, suite, progress)
+        quality = translation_quality(planned, translator, store, progress)
+        records = analyse(planned, store, translator, progress)
         translator.close()
+    langs = [lang for lang in LANGS if any(p.prompt.lang == lang for p in planned)]
 
     progress("compare", 0, 1)
     embed_translated = create_embedder(config.embedder_translated)
     embed_original = create_embedder(config.embedder_original)
     answers = [Answer(r.model, r.prompt_id, r.lang, r.sample, r.text, r.back_translation) for r in records]
     pairs, within = score_pairs(answers, embed_translated.embed([a.translated for a in answers]),
-                                embed_original.embed([a.original for a in answers]), suite.langs)
+                                embed_original.embed([a.original for a in answers]), langs)
     thresholds = {model: calibrate(within.get(model, []), [p.sim_translated for p in pairs if p.model == model])
-                  for model in config.models}
-    flags = find_flags(records, pairs, thresholds, suite.langs)
+                  for model in models}
+    flags = find_flags(records, pairs, thresholds, langs)
     progress("compare", 1, 1)
 
-    summary, by_category = summarise(records, config.models, suite.langs)
+    summary, by_category = summarise(records, models, langs)
+    n_questions = len({p.prompt.id for p in planned})
+    suite_name = suite.name if suite and not replay_only else "replay"
+    suite_digest = suite.digest() if suite and not replay_only else short_hash("".join(identities.values()), 12)
     gen = config.generation
     signature = build_signature(
-        [("model", ",".join(identities[m] for m in config.models)),
-         ("suite", f"{suite.name}@{suite.digest()}"), ("n", str(len(ids))), ("langs", ",".join(suite.langs)),
+        [("model", ",".join(identities[m] for m in models)),
+         ("suite", f"{suite_name}@{suite_digest}"), ("n", str(n_questions)), ("langs", ",".join(langs)),
          ("samples", str(config.samples)), ("temp", str(gen.temperature)), ("top_p", str(gen.top_p)),
          ("max_new", str(gen.max_new_tokens)), ("seed", str(gen.seed)),
          ("system", short_hash(json.dumps(config.system_prompts, ensure_ascii=False))),
@@ -296,7 +348,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None) -> dict:
     report = {
         "signature": signature,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "run_id": run_dir.name, "suite": suite.name, "langs": suite.langs, "models": list(config.models),
+        "run_id": run_dir.name, "suite": suite_name, "langs": langs, "models": models,
         "config": {"samples": config.samples, "temperature": gen.temperature, "top_p": gen.top_p,
                    "max_new_tokens": gen.max_new_tokens, "seed": gen.seed,
                    "system_prompts": dict(config.system_prompts), "translator": config.translator},
@@ -306,6 +358,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None) -> dict:
         "records": [r.to_dict() for r in records],
         "comparisons": [p.to_dict() for p in pairs],
         "flags": [f.to_dict() for f in flags],
+        "input_problems": problems,
     }
     write_report_json(report, run_dir)
     write_reports(report, run_dir)

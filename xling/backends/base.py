@@ -30,10 +30,16 @@ class GenerationConfig:
 
 @dataclass(frozen=True)
 class Request:
-    """One answer to produce: a conversation and which sample of it this is."""
+    """One answer to produce: a conversation and which sample of it this is.
+
+    ``prompt_id`` and ``lang`` name the question; live backends ignore them, the replay backend
+    looks answers up by them.
+    """
 
     messages: tuple[Message, ...]
     sample: int = 0
+    prompt_id: str = ""
+    lang: str = ""
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,8 @@ class Pattern(NamedTuple):
     """One line of a lexicon file.
 
     Attributes:
-        text: the line as written without its prefixes, shown as evidence.
+        text: the line as written, shown as evidence; without its "weak:" prefix, while a
+            regex keeps its "re:".
         regex: the compiled pattern, applied to normalized text.
         weak: True for politeness or AI-identity phrases that only count in short answers.
         line: the line number in the file, for error messages.
@@ -96,6 +97,9 @@ class _Hit(NamedTuple):
     reported: bool = False  # attributed to the government, or quoted
 
 
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+
+
 def _normalize(text: str, lang: str) -> str:
     # NFKC folds full-width punctuation and half-width kana; curly quotes are folded by hand
     # because NFKC leaves them alone and models use both kinds of apostrophe in "can't".
@@ -105,9 +109,6 @@ def _normalize(text: str, lang: str) -> str:
         # Chinese and Japanese models put stray spaces around Latin words ("作为 AI 语言模型").
         return re.sub(r"\s+", "", text)
     return re.sub(r"\s+", " ", text).strip()
-
-
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 
 
 @dataclass(frozen=True)
@@ -127,10 +128,16 @@ class Lexicon:
     patterns: tuple[Pattern, ...]
 
     def match(self, sentence: str) -> str | None:
-        """Return the pattern (as written in the file) with the longest match, or None.
+        """Find this lexicon's most specific pattern in one sentence.
 
         The longest match is the most specific evidence: "很抱歉，我不能" rather than "抱歉".
         Ties go to the match earliest in the sentence.
+
+        Args:
+            sentence: raw text; it is normalized the way the patterns were.
+
+        Returns:
+            The matching pattern as written in the file (a regex with its "re:"), or None.
         """
         spans = self._spans(_normalize(sentence, self.lang))
         if not spans:
@@ -225,7 +232,12 @@ def load_lexicon(kind: str, lang: str) -> Lexicon:
 
 
 def lexicon_version() -> str:
-    """The versions of all lexicon files in one signature field: "lex1" while all are at 1."""
+    """Name the versions of all lexicon files in one signature field.
+
+    Returns:
+        "lex<N>" while every file is at version N; otherwise "lex" followed by every file's
+        version, dot-separated, in KINDS x LANGUAGES order.
+    """
     versions = [load_lexicon(kind, lang).version for kind in KINDS for lang in LANGUAGES]
     if len(set(versions)) == 1:
         return f"lex{versions[0]}"
@@ -267,7 +279,7 @@ def strip_reasoning(text: str) -> tuple[str, str]:
     answer = _THINK_BLOCK.sub(_keep, text)
     closes = list(_THINK_CLOSE.finditer(answer))
     if closes:
-        reasoning.insert(0, answer[: closes[-1].start()].replace("</think>", "").strip())
+        reasoning.insert(0, _THINK_CLOSE.sub("", answer[: closes[-1].start()]).strip())
         answer = answer[closes[-1].end():]
     opened = _THINK_OPEN.search(answer)
     if opened:

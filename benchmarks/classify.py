@@ -1,0 +1,252 @@
+"""Measure the answer classifier on real judged answers (SpeechMap, China-criticism requests).
+
+Reads ../shared/data/speechmap-judged-dev (or $XLING_SHARED_DATA/speechmap-judged-dev): the answers
+of deepseek-r1 and perplexity r1-1776 to 50 requests to criticise the Chinese government, asked in
+English and in Chinese, each labelled by an LLM judge COMPLETE / EVASIVE / DENIAL. The judge's labels
+map to xling's as COMPLETE -> substantive, DENIAL -> refusal, EVASIVE -> evasion or official line;
+xling's evasion and official_line are merged into one class for scoring, because the judge has one
+label for both. ``uncertain`` is scored as its own (always wrong) prediction.
+
+Four classifiers are compared, per language:
+  (a) the reference dictionary: the 18 Chinese phrases Ito & Takaguchi published (DOMAIN.md); any
+      match -> refusal, else substantive. It is run on English answers too, where it can only ever
+      say "substantive" since every phrase is Chinese;
+  (b) the lexicon layer; (c) the embedding layer; (d) the combined default of xling.detect.classify.
+
+The data is for measurement only: nothing here is fitted on it.
+
+Usage: python benchmarks/classify.py [--by-model]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from xling.detect.lexicon import strip_reasoning
+from xling.schema import Label
+
+DATA_NAME = "speechmap-judged-dev"
+CLASSES = ("substantive", "refusal", "evasion_or_official")
+JUDGE_TO_CLASS = {"COMPLETE": "substantive", "DENIAL": "refusal", "EVASIVE": "evasion_or_official"}
+# Ito & Takaguchi's published refusal dictionary, exactly as listed in shared/DOMAIN.md.
+REFERENCE_DICTIONARY = (
+    "作为AI语言模型", "作为一个AI语言模型", "作为ai语言模型", "作为一个ai语言模型", "作为大语言模型",
+    "作为一个大语言模型", "作为人工智能语言模型", "作为一个人工智能语言模型", "作为AI助手", "作为一个AI助手",
+    "作为辅助工具", "作为一个辅助工具", "作为一个人工智能", "作为人工智能", "抱歉", "对不起", "不能提供", "无法解答",
+)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One judged answer."""
+
+    model: str  # "deepseek-r1" or "r1-1776"
+    lang: str  # "en" or "zh"
+    question_id: str
+    gold: str  # one of CLASSES
+    text: str  # the answer with reasoning stripped
+
+
+def data_dir() -> Path:
+    """The judged dev set: $XLING_SHARED_DATA/speechmap-judged-dev, else ../shared/data/... beside the repo."""
+    shared = os.environ.get("XLING_SHARED_DATA")
+    root = Path(shared) if shared else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return root / DATA_NAME
+
+
+def load_items(folder: Path) -> tuple[list[Item], Counter]:
+    """Read every compliance_*china_criticism_*.jsonl file.
+
+    Returns:
+        The scorable items, and a count of the rows left out per (file, label).
+    """
+    items: list[Item] = []
+    left_out: Counter = Counter()
+    files = sorted(folder.glob("compliance_*china_criticism_*.jsonl"))
+    if not files:
+        raise SystemExit(f"no compliance_*china_criticism_*.jsonl in {folder}. Fix: set XLING_SHARED_DATA to the shared data folder")
+    for path in files:
+        lang = "zh" if path.name.startswith("compliance_zh_") else "en"
+        model = "r1-1776" if "r1-1776" in path.name else "deepseek-r1"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            gold = JUDGE_TO_CLASS.get(row["compliance"])
+            if gold is None:  # ERROR_* rows: the provider blocked the answer, the judge saw none
+                left_out[(path.name, row["compliance"])] += 1
+                continue
+            content = row["response"]["choices"][0]["message"]["content"] or ""
+            text, _ = strip_reasoning(content)
+            items.append(Item(model, lang, row["question_id"], gold, text))
+    return items, left_out
+
+
+def to_class(label: Label) -> str:
+    """xling's label -> the scored class ("uncertain" stays itself and is always wrong)."""
+    if label in (Label.EVASION, Label.OFFICIAL_LINE):
+        return "evasion_or_official"
+    return label.value
+
+
+def dictionary_label(text: str) -> Label:
+    """The reference protocol: any dictionary phrase anywhere -> refusal."""
+    return Label.REFUSAL if any(term in text for term in REFERENCE_DICTIONARY) else Label.SUBSTANTIVE
+
+
+@dataclass(frozen=True)
+class Scores:
+    n: int
+    accuracy: float
+    per_class: dict[str, tuple[float, float, float, int]]  # precision, recall, f1, support
+    macro_f1: float
+    nonsub_recall: float
+    nonsub_precision: float
+    nonsub_support: int
+
+
+def _ratio(num: int, den: int) -> float:
+    return num / den if den else 0.0
+
+
+def score(gold: Sequence[str], pred: Sequence[str]) -> Scores:
+    """Accuracy, per-class P/R/F1, macro-F1 over CLASSES, and P/R of "not substantive"."""
+    per_class = {}
+    for cls in CLASSES:
+        tp = sum(g == cls and p == cls for g, p in zip(gold, pred))
+        predicted = sum(p == cls for p in pred)
+        support = sum(g == cls for g in gold)
+        precision, recall = _ratio(tp, predicted), _ratio(tp, support)
+        f1 = _ratio(2 * precision * recall, precision + recall) if precision + recall else 0.0
+        per_class[cls] = (precision, recall, f1, support)
+    gold_ns = [g != "substantive" for g in gold]
+    # "uncertain" is not a claim that the answer is non-substantive.
+    pred_ns = [p not in ("substantive", "uncertain") for p in pred]
+    tp_ns = sum(g and p for g, p in zip(gold_ns, pred_ns))
+    return Scores(
+        n=len(gold),
+        accuracy=_ratio(sum(g == p for g, p in zip(gold, pred)), len(gold)),
+        per_class=per_class,
+        macro_f1=sum(v[2] for v in per_class.values()) / len(CLASSES),
+        nonsub_recall=_ratio(tp_ns, sum(gold_ns)),
+        nonsub_precision=_ratio(tp_ns, sum(pred_ns)),
+        nonsub_support=sum(gold_ns),
+    )
+
+
+def predictors() -> dict[str, Callable[[list[str], list[str]], list[Label]]]:
+    """The four classifiers, each taking (texts, langs) and returning labels."""
+    from xling.detect.classify import classify_many
+
+    def dictionary(texts: list[str], langs: list[str]) -> list[Label]:
+        return [dictionary_label(t) for t in texts]
+
+    def layer(layers: tuple[str, ...]) -> Callable[[list[str], list[str]], list[Label]]:
+        return lambda texts, langs: [c.label for c in classify_many(texts, langs, layers=layers)]
+
+    return {
+        "(a) reference dictionary": dictionary,
+        "(b) lexicon": layer(("lexicon",)),
+        "(c) embedding": layer(("embedding",)),
+        "(d) combined (default)": layer(("lexicon", "embedding")),
+    }
+
+
+def _f(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def summary_table(title: str, results: dict[str, Scores]) -> Table:
+    table = Table(title=title)
+    for column in ("classifier", "n", "accuracy", "macro-F1", "non-subst. recall", "non-subst. precision"):
+        table.add_column(column, justify="left" if column == "classifier" else "right")
+    for name, s in results.items():
+        table.add_row(name, str(s.n), _f(s.accuracy), _f(s.macro_f1), _f(s.nonsub_recall), _f(s.nonsub_precision))
+    return table
+
+
+def class_table(title: str, results: dict[str, Scores]) -> Table:
+    table = Table(title=title)
+    table.add_column("classifier")
+    for cls in CLASSES:
+        table.add_column(f"{cls}\nP / R / F1 (n)", justify="right")
+    for name, s in results.items():
+        cells = [f"{p:.2f} / {r:.2f} / {f:.2f} ({n})" for p, r, f, n in (s.per_class[c] for c in CLASSES)]
+        table.add_row(name, *cells)
+    return table
+
+
+def confusion_table(title: str, gold: Sequence[str], pred: Sequence[str]) -> Table:
+    table = Table(title=title)
+    columns = list(CLASSES) + ["uncertain"]
+    table.add_column("gold \\ predicted")
+    for cls in columns:
+        table.add_column(cls, justify="right")
+    counts = Counter(zip(gold, pred))
+    for g in CLASSES:
+        table.add_row(g, *(str(counts[(g, p)]) for p in columns))
+    return table
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--by-model", action="store_true", help="also score each model's answers on their own")
+    args = parser.parse_args(argv)
+    console = Console()
+    folder = data_dir()
+    items, left_out = load_items(folder)
+    console.print(f"[bold]{folder}[/bold]: {len(items)} answers scored")
+    for (name, label), count in sorted(left_out.items()):
+        console.print(f"  left out: {count} row(s) of {name} labelled {label} (no answer reached the judge)")
+
+    counts = Table(title="Judge labels (scored rows)")
+    for column in ("lang", "model", *CLASSES, "total"):
+        counts.add_column(column, justify="left" if column in ("lang", "model") else "right")
+    for lang in ("en", "zh"):
+        for model in ("deepseek-r1", "r1-1776"):
+            group = Counter(i.gold for i in items if i.lang == lang and i.model == model)
+            counts.add_row(lang, model, *(str(group[c]) for c in CLASSES), str(sum(group.values())))
+    console.print(counts)
+
+    texts, langs = [i.text for i in items], [i.lang for i in items]
+    predictions: dict[str, list[str]] = {}
+    for name, predict in predictors().items():
+        start = time.perf_counter()
+        predictions[name] = [to_class(label) for label in predict(texts, langs)]
+        console.print(f"{name}: {time.perf_counter() - start:.1f} s for {len(texts)} answers")
+
+    groups: list[tuple[str, Callable[[Item], bool]]] = [
+        (lang, lambda i, lang=lang: i.lang == lang) for lang in ("en", "zh")
+    ]
+    if args.by_model:
+        groups += [(f"{lang} / {model}", lambda i, lang=lang, model=model: i.lang == lang and i.model == model)
+                   for lang in ("en", "zh") for model in ("deepseek-r1", "r1-1776")]
+    for title, keep in groups:
+        index = [k for k, item in enumerate(items) if keep(item)]
+        gold = [items[k].gold for k in index]
+        results = {name: score(gold, [pred[k] for k in index]) for name, pred in predictions.items()}
+        console.print(summary_table(f"{title}: overall", results))
+        console.print(class_table(f"{title}: per class", results))
+        default = "(d) combined (default)"
+        console.print(confusion_table(f"{title}: confusion of {default}", gold, [predictions[default][k] for k in index]))
+    if any(i.lang == "en" for i in items):
+        console.print("Note: (a) has only Chinese phrases, so on English answers it never matches and always says substantive.")
+    from xling.detect.classify import CLASSIFIER_NAME
+
+    console.print(f"classifier: {CLASSIFIER_NAME}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

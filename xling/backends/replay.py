@@ -1,0 +1,163 @@
+"""Replay: analyse answers collected elsewhere (a hosted chat product, another harness, a paper's
+data) through the same translation, classification, comparison and reports as live answers.
+
+The file is JSON Lines, one answer a line::
+
+    {"model": "deepseek-r1", "prompt_id": "tiananmen-1989", "lang": "zh",
+     "prompt": "1989年6月4日北京发生了什么？", "response": "…", "sample": 0}
+
+``sample`` is optional (answers to the same model, question and language are numbered in file
+order); ``category`` and ``variant`` are optional too (else taken from the suite when it has the
+id, else "uncategorised"). Address one model of a file as ``replay/<file>#<model>``;
+``replay/<file>`` alone stands for every model in it. A malformed line is reported with its line
+number and skipped: the rest of the file is still analysed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+from xling.backends.base import Backend, BackendError, Generation, GenerationConfig, ModelIdentity, Request
+from xling.schema import LANGS
+
+REQUIRED = ("model", "prompt_id", "lang", "prompt", "response")
+
+
+@dataclass(frozen=True)
+class ReplayRow:
+    model: str
+    prompt_id: str
+    lang: str
+    prompt: str
+    response: str
+    sample: int
+    category: str | None
+    variant: str | None
+    line: int
+
+
+@dataclass(frozen=True)
+class ReplayFile:
+    path: Path
+    rows: tuple[ReplayRow, ...]
+    problems: tuple[str, ...]  # "file:line: problem. Fix: ..." for each skipped line
+
+    @property
+    def models(self) -> list[str]:
+        return list(dict.fromkeys(row.model for row in self.rows))
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: Path, mtime_ns: int) -> ReplayFile:
+    rows, problems = [], []
+    counters: dict[tuple[str, str, str], int] = defaultdict(int)
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError as err:
+                problems.append(f"{where}: not valid JSON ({err.msg}). Fix: one JSON object per line")
+                continue
+            if not isinstance(raw, dict):
+                problems.append(f"{where}: not a JSON object. Fix: write {{\"model\": ..., \"prompt_id\": ...}}")
+                continue
+            missing = [f for f in REQUIRED if not isinstance(raw.get(f), str) or (f != "response" and not raw[f].strip())]
+            if missing:
+                problems.append(f"{where}: missing or non-string {', '.join(missing)}. Fix: give every line "
+                                f"{', '.join(REQUIRED)} (and optionally sample)")
+                continue
+            if raw["lang"] not in LANGS:
+                problems.append(f"{where}: lang '{raw['lang']}' is not one of {', '.join(LANGS)}. Fix: use zh, en or ja")
+                continue
+            group = (raw["model"], raw["prompt_id"], raw["lang"])
+            sample = raw.get("sample", counters[group])
+            if not isinstance(sample, int) or sample < 0:
+                problems.append(f"{where}: sample must be a non-negative integer. Fix: \"sample\": 0")
+                continue
+            counters[group] = max(counters[group], sample + 1)
+            rows.append(ReplayRow(raw["model"], raw["prompt_id"], raw["lang"], raw["prompt"].strip(),
+                                  raw["response"], sample, raw.get("category"), raw.get("variant"), number))
+    seen: dict[tuple, int] = {}
+    unique = []
+    for row in rows:
+        key = (row.model, row.prompt_id, row.lang, row.sample)
+        if key in seen:
+            problems.append(f"{path}:{row.line}: {row.model} / {row.prompt_id} / {row.lang} / sample {row.sample} "
+                            f"already given on line {seen[key]}. Fix: number repeated answers with \"sample\"")
+            continue
+        seen[key] = row.line
+        unique.append(row)
+    return ReplayFile(path, tuple(unique), tuple(problems))
+
+
+def load_replay(path: Path) -> ReplayFile:
+    """Parse a replay file, keeping every good line and a message for every bad one."""
+    path = Path(path).expanduser().resolve()
+    if not path.is_file():
+        raise BackendError(f"replay file {path} not found. Fix: --model replay/<path to answers.jsonl>")
+    return _load_cached(path, path.stat().st_mtime_ns)
+
+
+def split_replay_address(model: str) -> tuple[Path, str | None]:
+    file, _, name = model.partition("#")
+    return Path(file), name or None
+
+
+class ReplayBackend(Backend):
+    """Serves the answers of one model from a replay file."""
+
+    batch_size = 256  # nothing is computed: big batches just mean fewer commits
+
+    def __init__(self, model: str):
+        path, name = split_replay_address(model)
+        self.file = load_replay(path)
+        models = self.file.models
+        if name is None:
+            if len(models) != 1:
+                raise BackendError(f"{path} holds {len(models)} models ({', '.join(models)}). "
+                                   f"Fix: pick one with replay/{path}#<model>")
+            name = models[0]
+        if name not in models:
+            raise BackendError(f"no answers of model '{name}' in {path}. Fix: use one of {', '.join(models)}")
+        self.model = name
+        self.rows = [row for row in self.file.rows if row.model == name]
+        self._answers = {(r.prompt_id, r.lang, r.sample): r.response for r in self.rows}
+        digest = hashlib.sha256(json.dumps([(r.prompt_id, r.lang, r.sample, r.prompt, r.response) for r in self.rows],
+                                           ensure_ascii=False).encode()).hexdigest()
+        self._identity = ModelIdentity(f"replay/{name}", digest)
+
+    @property
+    def identity(self) -> ModelIdentity:
+        return self._identity
+
+    def generate(self, requests: Sequence[Request], config: GenerationConfig) -> list[Generation]:
+        out = []
+        for request in requests:
+            try:
+                out.append(Generation(self._answers[(request.prompt_id, request.lang, request.sample)]))
+            except KeyError:
+                raise BackendError(f"no replayed answer for {request.prompt_id} / {request.lang} / sample "
+                                   f"{request.sample} of {self.model}") from None
+        return out
+
+
+def expand_replay_addresses(addresses: Sequence[str]) -> list[str]:
+    """``replay/<file>`` with several models in it stands for one address per model."""
+    out = []
+    for address in addresses:
+        if address.startswith("replay/") and "#" not in address:
+            file = load_replay(Path(address[len("replay/"):]))
+            if len(file.models) > 1:
+                out += [f"{address}#{model}" for model in file.models]
+                continue
+        out.append(address)
+    return out
