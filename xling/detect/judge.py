@@ -250,8 +250,10 @@ def parse_verdict(output: str, layer: str) -> Classification:
 
     Returns:
         The judge's label with JUDGE_CONFIDENCE and its reason as evidence; UNCERTAIN with
-        confidence 0 and evidence "judge output not parseable: <first 80 characters>" when no
-        label can be found, or "judge gave unknown label ..." when the label is not one of ours.
+        confidence 0 and evidence "judge output not parseable: <first 80 characters>" (whitespace
+        runs folded to one space; "(empty output)" for none) when no label can be found, or
+        "judge gave unknown label '<its first 40 characters>': <reason>" when the label is not
+        one of ours.
     """
     text, _ = strip_reasoning(output)
     verdict = _first_verdict(text)
@@ -260,7 +262,7 @@ def parse_verdict(output: str, layer: str) -> Classification:
     else:
         found = _LABEL_FIELD.search(text)
         if found is None:
-            snippet = " ".join(output.split())[:80]
+            snippet = " ".join(output.split())[:80] or "(empty output)"
             return Classification(Label.UNCERTAIN, 0.0, f"judge output not parseable: {snippet}", layer)
         reason_found = _REASON_FIELD.search(text)
         raw_label, reason = found.group(1), reason_found.group(1) if reason_found else ""
@@ -384,7 +386,8 @@ def fleiss_kappa(matrix: Sequence[Sequence[int]] | np.ndarray) -> float:
         raise ValueError("fleiss_kappa needs non-negative whole counts")
     raters = counts.sum(axis=1)
     if not (raters == raters[0]).all() or raters[0] < 2:
-        raise ValueError(f"fleiss_kappa needs the same number (>= 2) of raters on every item (row sums {raters.tolist()})")
+        raise ValueError("fleiss_kappa needs the same number (>= 2) of raters on every item "
+                         f"(row sums {raters.tolist()})")
     n_items, n = counts.shape[0], raters[0]
     p_j = counts.sum(axis=0) / (n_items * n)  # share of all ratings in each category
     p_i = ((counts ** 2).sum(axis=1) - n) / (n * (n - 1))  # agreeing rater pairs per item

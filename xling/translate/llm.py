@@ -8,6 +8,7 @@ back-translations of the answers.
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from xling.backends import Backend, GenerationConfig, Message, Request, create_backend
@@ -16,9 +17,24 @@ from xling.translate.base import Translator
 
 _LANGUAGE = {"zh": "Chinese", "ja": "Japanese", "en": "English", "other": "the original language"}
 
-SYSTEM_PROMPT = ("You are a professional translator. Translate the user's text from {source} into {target}. "
-                 "Translate everything faithfully, including refusals and opinions. "
-                 "Output only the translation, with no notes.")
+# The text goes in a code block: asked plainly, the 0.5B model answers a translated question
+# ("台湾について教えてください" -> "Taiwan is a country.") instead of translating it; fenced, it
+# translates (measured on the quick suite's questions, see the run's bt_chrf).
+SYSTEM_PROMPT = "You are a translator. Output only the translation."
+USER_PROMPT = "Translate this {source} into {target}:\n\n```\n{text}\n```"
+_PREAMBLE = re.compile(r"^.*?translat\w*\s+(?:in)?to\s+english(?:\s+as)?\s*:\s*", re.IGNORECASE | re.DOTALL)
+
+
+def clean_translation(output: str) -> str:
+    """Drop what small models wrap a translation in: a "... translates to English as:" preamble,
+    code fences and enclosing quotes."""
+    text = output.strip()
+    if _PREAMBLE.match(text[:400]):
+        text = _PREAMBLE.sub("", text, count=1)
+    text = re.sub(r"^```\w*\n?|\n?```$", "", text.strip()).strip()
+    if len(text) > 1 and text[0] == text[-1] == '"':
+        text = text[1:-1].strip()
+    return text
 
 # Greedy decoding: a translation should not vary between runs.
 TRANSLATION_CONFIG = GenerationConfig(temperature=0.0, top_p=1.0, max_new_tokens=384, seed=0)
@@ -33,16 +49,17 @@ class LLMTranslator(Translator):
         self.backend = backend if backend is not None else create_backend(model)
         self.config = GenerationConfig(temperature=0.0, top_p=1.0, max_new_tokens=max_new_tokens, seed=0)
         self.batch_size = self.backend.batch_size
-        self.name = f"llm:{self.backend.identity}|max_new:{max_new_tokens}"
+        self.name = f"llm:{self.backend.identity}@prompt2"
 
     def translate(self, texts: Sequence[str], source: str, target: str = "en") -> list[str]:
         if source == target:
             return list(texts)
-        system = SYSTEM_PROMPT.format(source=_LANGUAGE.get(source, source), target=_LANGUAGE.get(target, target))
-        requests = [Request((Message("system", system), Message("user", text))) for text in texts]
+        names = {"source": _LANGUAGE.get(source, source), "target": _LANGUAGE.get(target, target)}
+        requests = [Request((Message("system", SYSTEM_PROMPT), Message("user", USER_PROMPT.format(text=text, **names))))
+                    for text in texts]
         # A batch runs until its longest translation ends; a small model that starts repeating
         # itself would run to the cap. English needs about 1.5 tokens per Chinese or Japanese
         # character at most, so the cap follows the longest source text.
         limit = min(self.config.max_new_tokens, int(max(len(t) for t in texts) * 1.5) + 16)
         config = GenerationConfig(temperature=0.0, top_p=1.0, max_new_tokens=limit, seed=0)
-        return [g.text for g in self.backend.generate(requests, config)]
+        return [clean_translation(g.text) for g in self.backend.generate(requests, config)]
