@@ -115,3 +115,22 @@ def test_sigkill_during_generation_then_resume(tmp_path):
     assert len(counts) == QUICK_IDS * 3 * 2 and set(counts.values()) == {1}
     rows = sqlite3.connect(db).execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM generations").fetchone()
     assert rows == (QUICK_IDS * 3 * 2, QUICK_IDS * 3 * 2)
+
+
+def test_judge_panel_labels_answers_and_reports_agreement(tmp_path):
+    config = _config(tmp_path, judges=("fake/judge", "fake/judge-noisy"))
+    report = compare(config)
+    panel = report["judges"]
+    assert [name.split("@")[0] for name in panel["judges"]] == ["judge:fake/judge", "judge:fake/judge-noisy"]
+    assert panel["fleiss_kappa"] is not None and panel["fleiss_kappa"] < 1  # the noisy judge disagrees
+    # The offline label stays visible next to the panel's.
+    assert all("[offline: " in r["evidence"] for r in report["records"])
+    assert "+judge:fake/judge@" in report["signature"]
+    # Verdicts are cached: the same run again adds none, and the run directory is the same one
+    # as without judges (judges change the analysis, not the answers).
+    db = tmp_path / "run" / "xling.sqlite"
+    count = sqlite3.connect(db).execute("SELECT COUNT(*) FROM judgements").fetchone()[0]
+    assert count == 2 * len(report["records"])
+    compare(config)
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM judgements").fetchone()[0] == count
+    assert config.run_id() == _config(tmp_path).run_id()

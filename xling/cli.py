@@ -33,7 +33,7 @@ def _key_values(pairs: list[str], flag: str) -> list[tuple[str, str]]:
 
 def _parser() -> argparse.ArgumentParser:
     from xling.backends.bundled import DEFAULT_MODEL
-    from xling.schema import LANGS
+    from xling.schema import LANGS  # noqa: F401
 
     parser = argparse.ArgumentParser(
         prog="xling", description="How does a model answer the same sensitive question in Chinese, English and Japanese?",
@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="backend option, repeatable (e.g. -M batch_size=4, -M base_url=http://127.0.0.1:8000/v1)")
     run.add_argument("--suite", default=_env("suite", "quick"), help="question suite (see `xling prompts list`)")
     run.add_argument("--prompts", type=Path, default=_env("prompts", None), help="question bank directory (default: the repository's prompts/)")
-    run.add_argument("--lang", action="append", choices=LANGS, default=None, help="languages, repeatable [default: zh en ja]")
+    run.add_argument("--lang", action="append", choices=LANGS, default=None, help="languages, repeatable [default: every language the suite has: zh en ja]")
     run.add_argument("--id", dest="ids", action="append", default=[], help="only this question id, repeatable")
     run.add_argument("--samples", type=int, default=_env("samples", None),
                      help="answers per question and language [default: the suite's (prompts/suites.toml), else 3]")
@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
                           "counterparts); LANG= with no text sends none")
     run.add_argument("--translator", default=_env("translator", "llm"),
                      help="back-translation: llm (the bundled model), llm:PROVIDER/MODEL, argos, none")
+    run.add_argument("--judge", dest="judges", action="append", default=[], metavar="PROVIDER/MODEL",
+                     help="an LLM judge that labels every answer, repeatable for a panel (agreement reported as "
+                          "Cohen's / Fleiss' kappa); none by default, so the run stays offline")
     run.add_argument("--embedder-translated", default=_env("embedder_translated", "minilm"),
                      help="embedder for English back-translations (minilm, use-multilingual, fake)")
     run.add_argument("--embedder-original", default=_env("embedder_original", "use-multilingual"),
@@ -85,6 +88,17 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--suite", default="quick")
     validate = sub.add_parser("validate", help="check suites line up (all suites by default)")
     validate.add_argument("suites", nargs="*")
+    importer = sub.add_parser("import", help="convert another project's question set (deccp, speechmap, promptfoo)",
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    importer.add_argument("source", choices=["deccp", "speechmap", "promptfoo"])
+    importer.add_argument("path", type=Path, help="the source's folder (or promptfoo's CSV file)")
+    importer.add_argument("--into", type=Path, default=Path("prompts-imported"),
+                          help="question bank to write into (kept apart from the project's own prompts/); "
+                               "then: xling compare --prompts DIR --suite NAME")
+    importer.add_argument("--suite", default=None, help="suite name [default: the source's name]")
+    importer.add_argument("--lang", action="append", choices=LANGS, default=None,
+                          help="languages to write [default: every language the source has]")
+    importer.add_argument("--force", action="store_true", help="replace an existing suite")
     return parser
 
 
@@ -118,7 +132,7 @@ def _compare(args) -> int:
     from xling.backends.base import GenerationConfig
     from xling.backends.bundled import DEFAULT_MODEL
     from xling.config import DEFAULT_SYSTEM_PROMPTS, CompareConfig
-    from xling.schema import LANGS
+    from xling.schema import LANGS  # noqa: F401
 
     from xling.prompts import suite_settings
 
@@ -131,11 +145,11 @@ def _compare(args) -> int:
     config = CompareConfig(
         models=tuple(args.model or [_env("model", DEFAULT_MODEL)]),
         model_options=tuple(_key_values(args.model_options, "-M")),
-        suite=args.suite, prompts_dir=args.prompts, langs=tuple(args.lang or LANGS), ids=tuple(args.ids),
+        suite=args.suite, prompts_dir=args.prompts, langs=tuple(args.lang or ()), ids=tuple(args.ids),
         samples=samples,
         generation=GenerationConfig(temperature=args.temperature, top_p=args.top_p,
                                     max_new_tokens=max_new_tokens, seed=args.seed),
-        system_prompts=tuple(system.items()), translator=args.translator,
+        system_prompts=tuple(system.items()), translator=args.translator, judges=tuple(args.judges),
         embedder_translated=args.embedder_translated, embedder_original=args.embedder_original, out=args.out)
     if config.samples < 1:
         raise ValueError("--samples must be at least 1. Fix: --samples 3 (several samples give rates and intervals)")
@@ -178,6 +192,19 @@ def _prompts(args) -> int:
 
     console = Console()
     root = args.prompts or default_prompts_dir()
+    if args.action == "import":
+        from xling.importers import run_import
+
+        paths, notes = run_import(args.source, args.path, args.into, suite=args.suite,
+                                  langs=tuple(args.lang) if args.lang else None, overwrite=args.force)
+        for note in notes:
+            console.print(f"  {note}", markup=False)
+        for path in paths:
+            console.print(f"wrote {path}", markup=False)
+        suite = paths[0].stem if paths else args.suite
+        langs = " ".join(f"--lang {p.parent.name}" for p in paths)
+        console.print(f"Next: xling compare --prompts {args.into} --suite {suite} {langs}", markup=False)
+        return 0
     if args.action == "validate":
         names = args.suites or suites(root)
         if not names:

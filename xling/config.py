@@ -10,7 +10,6 @@ from pathlib import Path
 
 from xling.backends.base import GenerationConfig
 from xling.backends.bundled import DEFAULT_MODEL
-from xling.schema import LANGS
 
 # The reference study's system prompt for Chinese, and its counterparts.
 DEFAULT_SYSTEM_PROMPTS: dict[str, str] = {
@@ -28,12 +27,13 @@ class CompareConfig:
     model_options: tuple[tuple[str, str], ...] = ()
     suite: str = "quick"
     prompts_dir: Path | None = None
-    langs: tuple[str, ...] = LANGS
+    langs: tuple[str, ...] = ()  # all the suite has
     ids: tuple[str, ...] = ()  # only these questions (all when empty)
     samples: int = 3
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     system_prompts: tuple[tuple[str, str], ...] = tuple(DEFAULT_SYSTEM_PROMPTS.items())
     translator: str = "llm"
+    judges: tuple[str, ...] = ()  # LLM judges (provider/model); none by default: the run stays offline
     embedder_translated: str = "minilm"
     embedder_original: str = "use-multilingual"
     out: Path | None = None
@@ -42,12 +42,15 @@ class CompareConfig:
         return dict(self.system_prompts).get(lang, "")
 
     def digest(self) -> str:
-        """Hash of everything but the output directory: the run's identity."""
+        """Hash of what decides the answers: the run directory's identity.
+
+        Translator, embedders and judges only change the analysis, so changing them re-analyses
+        the same answers in the same directory instead of generating them again.
+        """
         payload = {
             "models": self.models, "options": self.model_options, "suite": self.suite,
             "langs": self.langs, "ids": self.ids, "samples": self.samples,
             "generation": self.generation.digest(), "system": self.system_prompts,
-            "translator": self.translator, "embedders": [self.embedder_translated, self.embedder_original],
         }
         return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()[:8]
 

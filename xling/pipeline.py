@@ -248,6 +248,46 @@ def summarise(records: Sequence[Record], models: Sequence[str], langs: Sequence[
     return summary, by_category
 
 
+def judge_records(addresses: Sequence[str], records: list[Record], store: Store, backends: dict[str, Backend],
+                  options: dict, progress: ProgressFn) -> tuple[list[Record], dict]:
+    """Label every answer with a panel of LLM judges; the panel's majority replaces the offline
+    label, which stays in the evidence. Verdicts are cached, so a resumed run judges nothing twice."""
+    from dataclasses import replace
+
+    from xling.detect.judge import JudgeItem, LLMJudge, aggregate_panel
+    from xling.schema import Classification
+
+    items = [JudgeItem(r.prompt, r.text, r.answer_lang if r.answer_lang in LANGS else r.lang) for r in records]
+    keys = [record.key for record in records]
+    names, labels = [], []
+    for address in addresses:
+        judge = LLMJudge(address, backend=backends.get(address), options=options)
+        cached = store.get_judgements(judge.name, keys)
+        todo = [i for i, key in enumerate(keys) if key not in cached]
+        stage = f"judge {address}"
+        progress(stage, len(keys) - len(todo), len(keys))
+        step = max(1, judge.backend.batch_size)
+        for start in range(0, len(todo), step):
+            batch = todo[start:start + step]
+            verdicts = judge.judge([items[i] for i in batch])
+            store.put_judgements(judge.name, [(keys[i], {"label": v.label.value, "confidence": v.confidence,
+                                                          "evidence": v.evidence, "layer": v.layer})
+                                               for i, v in zip(batch, verdicts)])
+            cached.update({keys[i]: {"label": v.label.value, "confidence": v.confidence, "evidence": v.evidence,
+                                     "layer": v.layer} for i, v in zip(batch, verdicts)})
+            progress(stage, len(keys) - len(todo) + start + len(batch), len(keys))
+        names.append(judge.name)
+        labels.append([Classification(Label(cached[k]["label"]), cached[k]["confidence"], cached[k]["evidence"],
+                                      cached[k]["layer"]) for k in keys])
+        if address not in backends:
+            judge.close()
+    panel = aggregate_panel(names, labels)
+    judged = [replace(r, label=v.label, confidence=v.confidence,
+                      evidence=f"{v.evidence} [offline: {r.label.value}: {r.evidence}]")
+              for r, v in zip(records, panel.majority)]
+    return judged, panel.to_dict()
+
+
 def _make_translator(spec: str, backends: dict[str, Backend]):
     from xling.translate import create_translator
     from xling.translate.llm import LLMTranslator
@@ -300,7 +340,8 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None) -> dict:
             if address.startswith("replay/"):
                 backend = create_backend(address)
                 mine = [p for p in plan_replay(backend, suite, address)
-                        if p.prompt.lang in config.langs and (not config.ids or p.prompt.id in config.ids)]
+                        if (not config.langs or p.prompt.lang in config.langs)
+                        and (not config.ids or p.prompt.id in config.ids)]
                 problems += [problem for problem in backend.file.problems if problem not in problems]
             else:
                 backend = create_backend(address, options)
@@ -316,6 +357,9 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None) -> dict:
         quality = translation_quality(planned, translator, store, progress)
         records = analyse(planned, store, translator, progress)
         translator.close()
+        panel = judge_records(config.judges, records, store, backends, options, progress) if config.judges else None
+        if panel:
+            records, panel = panel
     langs = [lang for lang in LANGS if any(p.prompt.lang == lang for p in planned)]
 
     progress("compare", 0, 1)
@@ -343,7 +387,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None) -> dict:
          ("translator", translator.name),
          ("bt_chrf", ",".join(f"{lang}={q['chrf']}" for lang, q in quality.items()) or "n/a"),
          ("embed_bt", embed_translated.name), ("embed_orig", embed_original.name),
-         ("classifier", CLASSIFIER_NAME),
+         ("classifier", CLASSIFIER_NAME + "".join(f"+{name}" for name in (panel or {}).get("judges", []))),
          ("threshold", ",".join(f"{t.value:.3f}" for t in thresholds.values()))])
     report = {
         "signature": signature,
@@ -359,6 +403,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None) -> dict:
         "comparisons": [p.to_dict() for p in pairs],
         "flags": [f.to_dict() for f in flags],
         "input_problems": problems,
+        "judges": panel,
     }
     write_report_json(report, run_dir)
     write_reports(report, run_dir)

@@ -43,10 +43,15 @@ def default_prompts_dir() -> Path:
 
 
 def suites(prompts_dir: Path | None = None) -> list[str]:
-    """Names of the suites that have a file in every language."""
+    """Names of the suites that have a file in at least one language."""
     root = prompts_dir or default_prompts_dir()
-    names = [{p.stem for p in (root / lang).glob("*.jsonl")} for lang in LANGS]
-    return sorted(set.intersection(*names)) if names else []
+    return sorted({p.stem for lang in LANGS for p in (root / lang).glob("*.jsonl")})
+
+
+def suite_langs(name: str, prompts_dir: Path | None = None) -> tuple[str, ...]:
+    """The languages a suite has a file in (an imported suite may lack Japanese, say)."""
+    root = prompts_dir or default_prompts_dir()
+    return tuple(lang for lang in LANGS if (root / lang / f"{name}.jsonl").exists())
 
 
 @dataclass(frozen=True)
@@ -153,18 +158,21 @@ class Suite:
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def load_suite(name: str, prompts_dir: Path | None = None, langs: tuple[str, ...] = LANGS,
+def load_suite(name: str, prompts_dir: Path | None = None, langs: tuple[str, ...] | None = None,
                check_language: bool = True) -> Suite:
-    """Load a suite in the given languages and check that it lines up.
+    """Load a suite in the given languages (default: every language it has a file in) and check
+    that it lines up.
 
     Raises:
         PromptError: naming the file, the line and the fix, for the first problem found.
     """
     root = prompts_dir or default_prompts_dir()
-    if not (root / langs[0] / f"{name}.jsonl").exists():
-        known = suites(root)
-        raise PromptError(str(root / langs[0] / f"{name}.jsonl"), f"no suite '{name}'",
-                          f"choose one of {known}" if known else f"create prompts/<lang>/{name}.jsonl")
+    if not langs:
+        langs = suite_langs(name, root)
+        if not langs:
+            known = suites(root)
+            raise PromptError(str(root / "<lang>" / f"{name}.jsonl"), f"no suite '{name}'",
+                              f"choose one of {known}" if known else f"create prompts/<lang>/{name}.jsonl")
     per_lang = {lang: read_file(root / lang / f"{name}.jsonl", lang) for lang in langs}
     _check_alignment(per_lang)
     _check_links(per_lang)

@@ -26,6 +26,11 @@ CREATE TABLE IF NOT EXISTS generations (
     n_tokens INTEGER,
     created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );
+CREATE TABLE IF NOT EXISTS judgements (
+    key TEXT PRIMARY KEY,
+    judge TEXT NOT NULL,
+    verdict TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS translations (
     key TEXT PRIMARY KEY,
     translator TEXT NOT NULL,
@@ -123,3 +128,20 @@ class Store:
                 "INSERT OR REPLACE INTO translations (key, translator, source, text, translation) VALUES (?, ?, ?, ?, ?)",
                 [(translation_key(translator, source, text), translator, source, text, translation)
                  for text, translation in pairs])
+
+    # -- judges' verdicts -----------------------------------------------------------------
+    def get_judgements(self, judge: str, keys: Sequence[str]) -> dict[str, dict]:
+        """Cached verdicts of one judge, by item key (JSON dicts: label, confidence, evidence)."""
+        found = {}
+        for key in keys:
+            row = self._db.execute("SELECT verdict FROM judgements WHERE key = ?",
+                                   (translation_key(judge, "judge", key),)).fetchone()
+            if row:
+                found[key] = json.loads(row[0])
+        return found
+
+    def put_judgements(self, judge: str, verdicts: Iterable[tuple[str, dict]]) -> None:
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO judgements (key, judge, verdict) VALUES (?, ?, ?)",
+                                 [(translation_key(judge, "judge", key), judge, json.dumps(v, ensure_ascii=False))
+                                  for key, v in verdicts])

@@ -496,19 +496,29 @@ def judge_panel(judges: Sequence[LLMJudge], items: Sequence[JudgeItem],
     labels = tuple(
         tuple(judge.judge(items, None if progress is None else (lambda done, n=name: progress(n, done))))
         for judge, name in zip(judges, names))
-    if len(judges) == 1:
+    return aggregate_panel(names, labels)
+
+
+def aggregate_panel(names: Sequence[str], labels: Sequence[Sequence[Classification]]) -> PanelResult:
+    """Vote and measure agreement over labels the judges already gave (``labels[j][i]``).
+
+    Split from :func:`judge_panel` so a caller holding cached verdicts need not judge again.
+    """
+    labels = tuple(tuple(per_judge) for per_judge in labels)
+    n_items = len(labels[0]) if labels else 0
+    if len(labels) == 1:
         majority = labels[0]
     else:
-        layer = f"judge-panel:{len(judges)}"
-        majority = tuple(_vote([per_judge[i] for per_judge in labels], layer) for i in range(len(items)))
+        layer = f"judge-panel:{len(labels)}"
+        majority = tuple(_vote([per_judge[i] for per_judge in labels], layer) for i in range(n_items))
     plain = [[c.label for c in per_judge] for per_judge in labels]
-    fleiss = _defined(fleiss_kappa(label_counts(plain))) if len(judges) > 1 and items else None
-    pairwise = tuple(PairKappa(a, b, _defined(cohens_kappa(plain[a], plain[b])) if items else None)
-                     for a, b in combinations(range(len(judges)), 2))
-    return PanelResult(judges=names, labels=labels, majority=majority, fleiss=fleiss, pairwise=pairwise)
+    fleiss = _defined(fleiss_kappa(label_counts(plain))) if len(labels) > 1 and n_items else None
+    pairwise = tuple(PairKappa(a, b, _defined(cohens_kappa(plain[a], plain[b])) if n_items else None)
+                     for a, b in combinations(range(len(labels)), 2))
+    return PanelResult(judges=tuple(names), labels=labels, majority=majority, fleiss=fleiss, pairwise=pairwise)
 
 
 __all__ = ["FALLBACK_LANG", "JUDGE_CONFIDENCE", "JUDGE_CONFIG", "JudgeError", "JudgeItem", "JudgePrompt",
-           "LLMJudge", "MAX_ANSWER_CHARS", "PROMPT_LANGS", "PairKappa", "PanelResult", "cohens_kappa",
+           "LLMJudge", "MAX_ANSWER_CHARS", "aggregate_panel", "PROMPT_LANGS", "PairKappa", "PanelResult", "cohens_kappa",
            "fleiss_kappa", "judge_panel", "label_counts", "load_prompt", "normalize_label", "parse_verdict",
            "prompt_version"]
