@@ -31,6 +31,7 @@ from xling.report.markdown import (
     ordered_langs,
     ordered_models,
     question_texts,
+    run_notes,
     score_lines,
     sorted_flags,
     summary_row,
@@ -350,6 +351,10 @@ def render_html(report: Mapping[str, Any], images: Mapping[str, str] | None = No
         every divergence with each answer's original text beside its back-translation.
     """
     body = _header(report) + _how_to_read(report) + _rates(report) + _topics(report) + _charts(images)
+    notes = run_notes(report)
+    if notes:
+        body.append("<section id=\"notes\"><h2>About this run</h2><ul>"
+                    + "".join(f"<li>{_e(n.strip())}</li>" for n in notes) + "</ul></section>")
     flags = sorted_flags(report.get("flags") or [])
     body.append(f"<section id=\"flags\"><h2>Divergences between languages ({len(flags)})</h2>")
     if not report.get("records") and not flags:

@@ -599,6 +599,34 @@ def _flag_section(report: Mapping[str, Any], flag: Mapping[str, Any], number: in
     return lines
 
 
+def run_notes(report: Mapping[str, Any]) -> list[str]:
+    """Plain sentences about the judges' agreement and skipped input lines, shared by the renderers."""
+    notes = []
+    panel = report.get("judges")
+    if panel:
+        names = ", ".join(panel.get("judges") or [])
+        notes.append(f"Labels come from LLM judges ({names}); the offline classifier's label stays in each "
+                     "answer's evidence.")
+        if panel.get("fleiss_kappa") is not None:
+            notes.append(f"Judges' agreement beyond chance: Fleiss' kappa {panel['fleiss_kappa']:.2f} "
+                         "(1 perfect, 0 chance; below about 0.4 the labels depend on which judge you pick).")
+        for pair in panel.get("pairwise_cohens_kappa") or []:
+            if pair.get("kappa") is not None:
+                notes.append(f"Cohen's kappa {pair['kappa']:.2f} between {' and '.join(pair['judges'])}.")
+    problems = report.get("input_problems") or []
+    if problems:
+        notes.append(f"{len(problems)} input line(s) could not be used and were skipped:")
+        notes += [f"  {problem}" for problem in problems[:20]]
+    return notes
+
+
+def _run_notes(report: Mapping[str, Any]) -> list[str]:
+    notes = run_notes(report)
+    if not notes:
+        return []
+    return ["## About this run", ""] + [f"- {md_inline(n.strip())}" for n in notes] + [""]
+
+
 def render_markdown(report: Mapping[str, Any], lang: str) -> str:
     """Render the divergence report for questions asked in `lang`.
 
@@ -612,7 +640,7 @@ def render_markdown(report: Mapping[str, Any], lang: str) -> str:
         question, each answer's original text and back-translation, labels and scores.
     """
     lines = _header(report, lang) + _how_to_read(report, lang)
-    lines += _rates_section(report, lang) + _category_section(report, lang)
+    lines += _rates_section(report, lang) + _category_section(report, lang) + _run_notes(report)
 
     name = md_inline(lang_name(lang))
     flags = [f for f in sorted_flags(report.get("flags") or []) if lang in (f.get("langs") or [])]
