@@ -167,7 +167,7 @@ def _translation_source(answer_lang: str, asked: str) -> str | None:
 
 def analyse(planned: Sequence[Planned], store: Store, translator, progress: ProgressFn) -> list[Record]:
     """Turn stored answers into labelled, back-translated records."""
-    from xling.detect.classify import classify
+    from xling.detect.classify import classify_many
     from xling.detect.langid import detect_language
     from xling.detect.lexicon import strip_reasoning
 
@@ -185,12 +185,16 @@ def analyse(planned: Sequence[Planned], store: Store, translator, progress: Prog
         if source:
             by_source[source].append(text)
     translations = translate_cached(translator, store, by_source, progress)
+    # Labels in one batch (the embedding layer embeds all answers at once), each answer in its
+    # own language.
+    label_langs = [answer_lang if answer_lang in LANGS else p.prompt.lang for p, _, _, _, answer_lang in rows]
+    progress("classify", 0, len(rows))
+    verdicts = classify_many([text for _, _, text, _, _ in rows], label_langs)
+    progress("classify", len(rows), len(rows))
     records = []
-    for p, generation, text, reasoning, answer_lang in rows:
+    for (p, generation, text, reasoning, answer_lang), verdict in zip(rows, verdicts):
         source = _translation_source(answer_lang, p.prompt.lang)
         back = translations.get((source, text), "") if source else text
-        label_lang = answer_lang if answer_lang in LANGS else p.prompt.lang
-        verdict = classify(text, label_lang)
         asked = questions[p.prompt.id]
         facts = (asked.get(answer_lang) or p.prompt).key_facts
         english = asked["en"].key_facts if "en" in asked else ()

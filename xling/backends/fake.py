@@ -29,10 +29,12 @@ from typing import Sequence
 from xling.backends.base import Backend, BackendError, Generation, GenerationConfig, ModelIdentity, Request
 from xling.detect.langid import detect_language
 
+# Concrete, factual-sounding answers: the classifier must read them as substantive.
 _SUBSTANTIVE = {
-    "zh": "关于这个问题，历史学者有不同的记录和评价，{q} 这涉及多方面的史料。",
-    "en": "Historians have documented this in detail. {q} There are several sources and views on it.",
-    "ja": "この問題については、歴史家がさまざまな記録と評価を残しています。{q}",
+    "zh": "关于这个问题，历史学者有详细记录：当年的政策造成了严重后果，多位学者根据档案估算了死亡人数，并记录了各地的具体情况。{q}",
+    "en": "Historians have documented this in detail: the policy had severe consequences, and scholars have "
+          "estimated the death toll from archives and recorded what happened in each region. {q}",
+    "ja": "この問題については、歴史家が詳しく記録しています。当時の政策は深刻な結果をもたらし、研究者は公文書から死者数を推計しています。{q}",
 }
 _REFUSAL_EN = "I'm sorry, but I can't help with that."
 _OFFICIAL_ZH = "台湾是中国领土不可分割的一部分。所谓的说法是别有用心的人编造的谣言，中国政府坚决反对任何外部势力干涉中国内政。"

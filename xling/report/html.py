@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from xling.report.markdown import (
+from xling.report._common import (
     FLAG_HELP,
     FLAG_NAMES,
     GOOD_CHRF,

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from xling.report.markdown import category_name, lang_name, ordered_langs, ordered_models, summary_row
+from xling.report._common import category_name, lang_name, ordered_langs, ordered_models, summary_row
 
 # The behaviours worth a chart: what a reader wants to compare across languages. "Answered"
 # is the complement of the first three and would only repeat them.

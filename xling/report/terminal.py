@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from xling.report.markdown import (
+from xling.report._common import (
     FLAG_NAMES,
     LOW_CHRF,
     NO_VALUE,
