@@ -96,3 +96,18 @@ def test_real_judged_answers_replay_end_to_end(shared_data, tmp_path):
     assert report["input_problems"] == []
     ids = {pid for pid, _ in judged}
     assert {r["prompt_id"] for r in report["records"]} == ids
+
+
+def test_real_judged_asymmetries_are_flagged(shared_data, tmp_path):
+    # Questions where the judge called one language's answer COMPLETE and the other's not:
+    # benchmarks/replay_divergence.py measures 14 of 16 flagged at precision 0.88 for
+    # deepseek-r1 with the default classifier; the floors below catch a regression, not noise.
+    file, judged = _speechmap_replay(shared_data, tmp_path)
+    report = compare(CompareConfig(models=(f"replay/{file}",), out=tmp_path / "run", **FAKE))
+    ids = {pid for pid, _ in judged}
+    truth = {pid for pid in ids if (pid, "en") in judged and (pid, "zh") in judged
+             and (judged[(pid, "en")] == "COMPLETE") != (judged[(pid, "zh")] == "COMPLETE")}
+    flagged = {f["prompt_id"] for f in report["flags"]
+               if f["type"] in ("refusal_asymmetry", "official_line_asymmetry")}
+    assert len(truth) == 16
+    assert len(truth & flagged) >= 12 and len(truth & flagged) / len(flagged) >= 0.7
