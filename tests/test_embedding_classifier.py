@@ -18,6 +18,7 @@ from xling.compare.embed import FakeEmbedder
 from xling.detect.classify import (
     CLASSIFIER_NAME,
     EMBEDDING_SURE,
+    NEAR_ENOUGH,
     classifier_name,
     classify,
     classify_many,
@@ -28,6 +29,7 @@ from xling.detect.embedding import (
     EXEMPLAR_VERSION,
     EmbeddingClassifier,
     EmbeddingScores,
+    Neighbour,
     Exemplar,
     chunk_answer,
     load_exemplars,
@@ -182,8 +184,12 @@ def test_unknown_layer_is_refused() -> None:
 
 # --- combination rules, on hand-made votes -------------------------------------------------------
 
-def _votes(**shares: float) -> EmbeddingScores:
-    return EmbeddingScores({label: shares.get(label.value, 0.0) for label in EXEMPLAR_LABELS}, ())
+def _votes(similarity: float = 0.8, **shares: float) -> EmbeddingScores:
+    # One neighbour per label at `similarity`: the embedding layer may only give a label alone
+    # when an exemplar of it is at least NEAR_ENOUGH alike.
+    near = tuple(Neighbour(label, similarity, Exemplar("en", label, f"{label.value} exemplar", 0))
+                 for label in EXEMPLAR_LABELS)
+    return EmbeddingScores({label: shares.get(label.value, 0.0) for label in EXEMPLAR_LABELS}, near)
 
 
 LEX_OFFICIAL = Classification(Label.OFFICIAL_LINE, 0.78, "official_line: ...", "lexicon")
@@ -205,6 +211,8 @@ LEX_NONE = Classification(Label.SUBSTANTIVE, 0.6, "no lexicon match", "lexicon")
     # Nothing in the lexicon: the embedding decides only on a near-unanimous vote.
     (LEX_NONE, _votes(evasion=0.6, official_line=0.35, substantive=0.05), Label.EVASION),
     (LEX_NONE, _votes(evasion=0.5, official_line=0.3, substantive=0.2), Label.SUBSTANTIVE),
+    # A unanimous vote among far-off exemplars (a short confabulation resembling none) is ignored.
+    (LEX_NONE, _votes(similarity=NEAR_ENOUGH - 0.1, official_line=0.95, substantive=0.05), Label.SUBSTANTIVE),
 ])
 def test_combine_rules(lexicon: Classification, votes: EmbeddingScores, label: Label) -> None:
     verdict = combine(lexicon, votes)
