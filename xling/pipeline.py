@@ -314,13 +314,12 @@ def _suite_or_none(config: CompareConfig) -> Suite | None:
 
 def compare(config: CompareConfig, progress: ProgressFn | None = None) -> dict:
     """Run (or resume) a comparison and write its run directory. Returns the report dict."""
+    from xling.backends.replay import expand_replay_addresses
     from xling.compare.embed import create_embedder
     from xling.compare.similarity import Answer, calibrate, score_pairs
     from xling.detect.classify import CLASSIFIER_NAME
     from xling.divergence import find_flags
     from xling.report import write_reports
-
-    from xling.backends.replay import ReplayBackend, expand_replay_addresses
 
     progress = progress or (lambda stage, done, total: None)
     models = expand_replay_addresses(config.models)
@@ -361,9 +360,9 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None) -> dict:
         quality = translation_quality(planned, translator, store, progress)
         records = analyse(planned, store, translator, progress)
         translator.close()
-        panel = judge_records(config.judges, records, store, backends, options, progress) if config.judges else None
-        if panel:
-            records, panel = panel
+        panel = None  # the judges' names and agreement, when there are judges
+        if config.judges:
+            records, panel = judge_records(config.judges, records, store, backends, options, progress)
     langs = [lang for lang in LANGS if any(p.prompt.lang == lang for p in planned)]
 
     progress("compare", 0, 1)
