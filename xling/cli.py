@@ -226,7 +226,8 @@ def _prompts(args) -> int:
                           f"{', base ' + item.base if item.base else ''}): {item.text}")
             for fact in item.key_facts:
                 console.print(f"    key fact: {fact}")
-        note = suite.get(args.id, suite.langs[0]).note or suite.get(args.id, "en").note if "en" in suite.langs else None
+        # Notes (what a code word means) are written once, in any language's line.
+        note = next((suite.get(args.id, lang).note for lang in suite.langs if suite.get(args.id, lang).note), None)
         if note:
             console.print(f"[dim]note: {note}[/]")
         return 0

@@ -78,9 +78,8 @@ def find_flags(records: Sequence[Record], pairs: Sequence[PairScore],
                                   summary=f"asked in {lang}, answered in {'/'.join(into)} "
                                           f"({len(drifted)}/{len(by_lang[lang])})",
                                   answers=tuple(drifted)))
-    threshold_by_model = thresholds
     for pair in pairs:
-        threshold = threshold_by_model.get(pair.model)
+        threshold = thresholds.get(pair.model)
         if threshold is None or pair.sim_translated >= threshold.value:
             continue
         by_lang = groups[(pair.model, pair.prompt_id)]

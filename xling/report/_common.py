@@ -292,7 +292,7 @@ def question_texts(report: Mapping[str, Any], model: str | None, prompt_id: str)
     return texts
 
 
-def missing_facts(
+def missing_fact_counts(
     report: Mapping[str, Any], model: str | None, prompt_id: str, langs: Iterable[str]
 ) -> dict[str, list[tuple[str, int, int]]]:
     """Key facts the answers left out, per language: lang -> [(fact, answers missing it, answers)]."""

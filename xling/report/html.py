@@ -27,7 +27,7 @@ from xling.report._common import (
     group_answers,
     label_name,
     lang_name,
-    missing_facts,
+    missing_fact_counts,
     ordered_langs,
     ordered_models,
     question_texts,
@@ -325,7 +325,7 @@ def _flag(report: Mapping[str, Any], flag: Mapping[str, Any], number: int) -> li
     if not answers:
         out.append("<p class=\"muted\">No answers were attached to this flag.</p>")
 
-    missing = missing_facts(report, model, prompt_id, langs)
+    missing = missing_fact_counts(report, model, prompt_id, langs)
     if missing:
         items = "".join(
             f"<li>{_e(lang_name(x))}: {_e(fact)} <small>(missing from {k} of {total} answers)</small></li>"

@@ -29,7 +29,7 @@ from xling.report._common import (  # noqa: F401 - re-exported for the other ren
     group_answers,
     label_name,
     lang_name,
-    missing_facts,
+    missing_fact_counts,
     ordered_langs,
     ordered_models,
     question_texts,
@@ -302,7 +302,7 @@ def _flag_section(report: Mapping[str, Any], flag: Mapping[str, Any], number: in
     else:
         lines += ["*(No answers were attached to this flag.)*", ""]
 
-    missing = missing_facts(report, model, prompt_id, langs)
+    missing = missing_fact_counts(report, model, prompt_id, langs)
     if missing:
         lines += ["**Key facts left out**", ""]
         for lang in langs:
