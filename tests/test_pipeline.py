@@ -134,3 +134,14 @@ def test_judge_panel_labels_answers_and_reports_agreement(tmp_path):
     compare(config)
     assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM judgements").fetchone()[0] == count
     assert config.run_id() == _config(tmp_path).run_id()
+
+
+def test_controls_have_their_own_topic_row(tmp_path):
+    report = compare(_config(tmp_path))
+    rows = {(row["lang"], row["category"]): row for row in report["by_category"]}
+    controls = [r for r in report["records"] if r["variant"] == "control"]
+    # quick has 2 controls x 2 samples per language, counted apart from the sensitive categories.
+    assert rows[("en", "controls (other countries)")]["n"] == len(controls) // 3 == 4
+    sensitive = [r for r in report["records"] if r["lang"] == "en" and r["variant"] != "control"]
+    assert sum(row["n"] for (lang, cat), row in rows.items()
+               if lang == "en" and cat != "controls (other countries)") == len(sensitive)

@@ -233,6 +233,15 @@ def translation_quality(planned: Sequence[Planned], translator, store: Store, pr
     return quality
 
 
+CONTROLS = "controls (other countries)"
+
+
+def _topic(record: Record) -> str:
+    # Controls carry the category of the question they mirror, but their rates belong apart:
+    # they are what tells a model's general caution from China-specific behaviour.
+    return CONTROLS if record.variant == "control" else record.category
+
+
 def summarise(records: Sequence[Record], models: Sequence[str], langs: Sequence[str]) -> tuple[list[dict], list[dict]]:
     """Rates per model x language, and non-substantive rates per category."""
     summary, by_category = [], []
@@ -244,8 +253,8 @@ def summarise(records: Sequence[Record], models: Sequence[str], langs: Sequence[
             rates["wrong_language"] = Rate(sum(r.drifted for r in cell), len(cell)).to_dict()
             rates["truncated"] = Rate(sum(r.truncated for r in cell), len(cell)).to_dict()
             summary.append({"model": model, "lang": lang, "n": len(cell), "rates": rates})
-            for category in sorted({r.category for r in cell}):
-                group = [r for r in cell if r.category == category]
+            for category in sorted({_topic(r) for r in cell}, key=lambda topic: (topic == CONTROLS, topic)):
+                group = [r for r in cell if _topic(r) == category]
                 k = sum(r.label is not Label.SUBSTANTIVE for r in group)
                 by_category.append({"model": model, "lang": lang, "category": category, "n": len(group),
                                     "non_substantive": Rate(k, len(group)).to_dict()})

@@ -115,7 +115,8 @@ def category_name(key: str) -> str:
     """English name of a category key ("hong_kong_taiwan" -> "Hong Kong and Taiwan")."""
     value = CATEGORIES.get(key)
     if value is None:
-        return key.replace("_", " ")
+        value = key.replace("_", " ")
+        return value[:1].upper() + value[1:]
     first, _, rest = value.partition(" ")
     # CATEGORIES values start with the Chinese name of the reference study; drop it so that
     # every renderer (plots included, where CJK fonts may be missing) can use the English.
