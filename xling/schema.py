@@ -77,12 +77,22 @@ class Prompt:
 
 @dataclass(frozen=True)
 class Classification:
-    """A label for one answer with how sure we are and why."""
+    """A label for one answer with how sure we are and why.
+
+    ``official_terms`` is set when the answer speaks in the official line's words, whatever its
+    label: always for official_line, and for a refusal that turns the request down in them ("there
+    are no so-called loopholes; Hong Kong's judiciary is independent...").
+    """
 
     label: Label
     confidence: float
     evidence: str = ""
     layer: str = ""
+    official_terms: bool = False
+
+    def __post_init__(self) -> None:
+        if self.label is Label.OFFICIAL_LINE:
+            object.__setattr__(self, "official_terms", True)
 
 
 @dataclass(frozen=True)
@@ -106,11 +116,19 @@ class Record:
     confidence: float
     evidence: str
     key_facts_missing: tuple[str, ...] = ()
+    official_terms: bool = False  # see Classification
 
     @property
     def drifted(self) -> bool:
         """Answered in another of the languages than it was asked in."""
         return self.answer_lang not in (self.lang, "unknown")
+
+    @property
+    def voices_official_line(self) -> bool:
+        """Gives the official line: labelled so, or declined in its words (a judge's label may
+        overrule the lexicon's, so the words count only while the label is not substantive)."""
+        return self.label is Label.OFFICIAL_LINE or (
+            self.official_terms and self.label in (Label.REFUSAL, Label.EVASION))
 
     def to_dict(self) -> dict:
         return {"key": self.key, "model": self.model, "prompt_id": self.prompt_id, "lang": self.lang,
@@ -119,4 +137,4 @@ class Record:
                 "truncated": self.truncated, "answer_lang": self.answer_lang,
                 "back_translation": self.back_translation, "label": self.label.value,
                 "confidence": round(self.confidence, 3), "evidence": self.evidence,
-                "key_facts_missing": list(self.key_facts_missing)}
+                "key_facts_missing": list(self.key_facts_missing), "official_terms": self.official_terms}

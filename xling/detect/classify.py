@@ -83,7 +83,8 @@ def combine(lexicon: Classification, embedding: EmbeddingScores) -> Classificati
         A Classification with layer "lexicon+embedding" and both layers' evidence.
     """
     if embedding.empty:
-        return Classification(lexicon.label, lexicon.confidence, lexicon.evidence, COMBINED_LAYER)
+        return Classification(lexicon.label, lexicon.confidence, lexicon.evidence, COMBINED_LAYER,
+                              official_terms=lexicon.official_terms)
     emb_evidence = f"embedding: {embedding.evidence()}"
     not_sub = embedding.not_substantive
     if lexicon.label is not Label.SUBSTANTIVE:
@@ -100,7 +101,8 @@ def combine(lexicon: Classification, embedding: EmbeddingScores) -> Classificati
             shift = 0.05 if not_sub >= 0.5 else -0.1
             confidence = min(0.97, max(0.5, lexicon.confidence + shift))
             return Classification(lexicon.label, round(confidence, 3),
-                                   f"lexicon: {lexicon.evidence}; {emb_evidence}", COMBINED_LAYER)
+                                   f"lexicon: {lexicon.evidence}; {emb_evidence}", COMBINED_LAYER,
+                                  official_terms=lexicon.official_terms)
         return Classification(Label.UNCERTAIN, 0.5,
                               f"layers disagree: lexicon {lexicon.label.value} (weak): {lexicon.evidence}; "
                               f"{emb_evidence}", COMBINED_LAYER)
