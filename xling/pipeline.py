@@ -203,7 +203,7 @@ def analyse(planned: Sequence[Planned], store: Store, translator, progress: Prog
             category=p.prompt.category, variant=p.prompt.variant, prompt=p.prompt.text, text=text,
             reasoning=reasoning, truncated=generation.truncated, answer_lang=answer_lang,
             back_translation=back, label=verdict.label, confidence=verdict.confidence,
-            evidence=verdict.evidence,
+            evidence=verdict.evidence, official_terms=verdict.official_terms,
             key_facts_missing=tuple(missing_facts(text, back, facts, english)) if text.strip() else tuple(facts)))
     return records
 
@@ -250,6 +250,9 @@ def summarise(records: Sequence[Record], models: Sequence[str], langs: Sequence[
             cell = [r for r in records if r.model == model and r.lang == lang]
             counts = Counter(r.label for r in cell)
             rates = {label.value: Rate(counts[label], len(cell)).to_dict() for label in Label}
+            # Official-line answers plus refusals made in the official line's words: the share of
+            # answers that give the government's position, whatever else they do.
+            rates["voices_official_line"] = Rate(sum(r.voices_official_line for r in cell), len(cell)).to_dict()
             rates["wrong_language"] = Rate(sum(r.drifted for r in cell), len(cell)).to_dict()
             rates["truncated"] = Rate(sum(r.truncated for r in cell), len(cell)).to_dict()
             summary.append({"model": model, "lang": lang, "n": len(cell), "rates": rates})

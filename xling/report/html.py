@@ -25,7 +25,7 @@ from xling.report._common import (
     format_ci,
     format_pct,
     group_answers,
-    label_name,
+    answer_label_name,
     lang_name,
     missing_fact_counts,
     ordered_langs,
@@ -254,7 +254,7 @@ def _answer(group: AnswerGroup) -> list[str]:
     answer = group.answer
     lang = str(answer.get("lang", "?"))
     answer_lang = str(answer.get("answer_lang") or lang)
-    label = label_name(answer.get("label", "unlabelled"))
+    label = answer_label_name(answer)
     drift = (
         f" <small>written in {_e(lang_name(answer_lang))}, not {_e(lang_name(lang))}</small>"
         if answer_lang != lang

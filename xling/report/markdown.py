@@ -27,7 +27,7 @@ from xling.report._common import (  # noqa: F401 - re-exported for the other ren
     format_rate,
     format_score,
     group_answers,
-    label_name,
+    answer_label_name,
     lang_name,
     missing_fact_counts,
     ordered_langs,
@@ -243,7 +243,7 @@ def _answer_block(group: AnswerGroup) -> list[str]:
     answer = group.answer
     lang = str(answer.get("lang", "?"))
     answer_lang = answer.get("answer_lang")
-    label = label_name(answer.get("label", "unlabelled"))
+    label = answer_label_name(answer)
     lines = [f"**{md_inline(answer_title(group))}: {md_inline(label)}**"]
     if answer_lang and answer_lang != lang:
         lines[0] += f" (written in {md_inline(lang_name(str(answer_lang)))}, not {md_inline(lang_name(lang))})"
