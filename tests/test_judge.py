@@ -66,7 +66,7 @@ def _replay_judge(outputs: Sequence[str], **kwargs) -> LLMJudge:
                                           ("ja", "ラベルを一つだけ選んでください")])
 def test_each_language_has_a_prompt_that_defines_every_label(lang, marker):
     prompt = load_prompt(lang)
-    assert prompt.lang == lang and prompt.version == 1
+    assert prompt.lang == lang and prompt.version == 2
     assert marker in prompt.system
     # The label values are Label's own, in every language, so the parser needs no translation.
     for label in Label:
@@ -198,8 +198,8 @@ def test_fake_judge_reads_only_the_answer():
 
 def test_name_joins_backend_identity_and_prompt_version():
     judge = LLMJudge("fake/judge")
-    assert prompt_version() == "prompt1"  # all three prompt files are at version 1
-    assert judge.name == f"judge:{judge.backend.identity}@prompt1"
+    assert prompt_version() == "prompt2"  # all three prompt files are at version 2
+    assert judge.name == f"judge:{judge.backend.identity}@prompt2"
     assert judge.name.startswith("judge:fake/judge@")
 
 
@@ -362,4 +362,4 @@ def test_judge_through_a_tiny_transformers_model(tmp_path):
     [result] = judge.judge([REFUSAL_EN])
     assert result.label is Label.UNCERTAIN and result.confidence == 0.0
     assert result.evidence.startswith("judge output not parseable: ")
-    assert result.layer == judge.name and judge.name.startswith("judge:hf/") and judge.name.endswith("@prompt1")
+    assert result.layer == judge.name and judge.name.startswith("judge:hf/") and judge.name.endswith("@prompt2")
