@@ -145,3 +145,9 @@ def test_controls_have_their_own_topic_row(tmp_path):
     sensitive = [r for r in report["records"] if r["lang"] == "en" and r["variant"] != "control"]
     assert sum(row["n"] for (lang, cat), row in rows.items()
                if lang == "en" and cat != "controls (other countries)") == len(sensitive)
+    # ...and each language gets the China-minus-controls gap over the 2 mirrored pairs.
+    gaps = {g["lang"]: g for g in report["control_gaps"]}
+    assert set(gaps) == {"zh", "en", "ja"}
+    assert gaps["en"]["pairs"] == 2 and gaps["en"]["control"]["n"] == 4 and gaps["en"]["china"]["n"] == 4
+    mirrored = [r for r in report["records"] if r["lang"] == "en" and r["prompt_id"] in {c["base"] for c in controls}]
+    assert gaps["en"]["china"]["k"] == sum(r["label"] != "substantive" for r in mirrored)

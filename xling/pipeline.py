@@ -23,7 +23,7 @@ from xling.config import CompareConfig
 from xling.prompts import Suite, load_suite
 from xling.schema import LANGS, Label, Prompt, Record
 from xling.signature import build_signature, short_hash
-from xling.stats import Rate
+from xling.stats import Gap, Rate
 from xling.store import Store, StoredGeneration, record_key
 
 # (stage, done, total): the CLI draws progress bars from it; the library prints nothing.
@@ -203,7 +203,7 @@ def analyse(planned: Sequence[Planned], store: Store, translator, progress: Prog
             category=p.prompt.category, variant=p.prompt.variant, prompt=p.prompt.text, text=text,
             reasoning=reasoning, truncated=generation.truncated, answer_lang=answer_lang,
             back_translation=back, label=verdict.label, confidence=verdict.confidence,
-            evidence=verdict.evidence, official_terms=verdict.official_terms,
+            evidence=verdict.evidence, official_terms=verdict.official_terms, base=p.prompt.base,
             key_facts_missing=tuple(missing_facts(text, back, facts, english)) if text.strip() else tuple(facts)))
     return records
 
@@ -262,6 +262,27 @@ def summarise(records: Sequence[Record], models: Sequence[str], langs: Sequence[
                 by_category.append({"model": model, "lang": lang, "category": category, "n": len(group),
                                     "non_substantive": Rate(k, len(group)).to_dict()})
     return summary, by_category
+
+
+def control_gaps(records: Sequence[Record], models: Sequence[str], langs: Sequence[str]) -> list[dict]:
+    """Per model x language: the non-substantive rate on the China questions that have a matched
+    control, the rate on those controls (the same question about another country), and the gap
+    with its 95% interval. The gap is the China-specific part: general caution about politics
+    shows in both rates and cancels out."""
+    out = []
+    for model in models:
+        for lang in langs:
+            cell = [r for r in records if r.model == model and r.lang == lang]
+            controls = [r for r in cell if r.variant == "control" and r.base]
+            mirrored = {r.base for r in controls}
+            china = [r for r in cell if r.prompt_id in mirrored]
+            controls = [r for r in controls if r.base in {r.prompt_id for r in china}]
+            if not china or not controls:
+                continue
+            gap = Gap(Rate(sum(r.label is not Label.SUBSTANTIVE for r in china), len(china)),
+                      Rate(sum(r.label is not Label.SUBSTANTIVE for r in controls), len(controls)))
+            out.append({"model": model, "lang": lang, "pairs": len({r.prompt_id for r in controls}), **gap.to_dict()})
+    return out
 
 
 def judge_records(addresses: Sequence[str], records: list[Record], store: Store, backends: dict[str, Backend],
@@ -414,6 +435,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None) -> dict:
         "translation_quality": quality,
         "thresholds": {model: t.to_dict() for model, t in thresholds.items()},
         "summary": summary, "by_category": by_category,
+        "control_gaps": control_gaps(records, models, langs),
         "records": [r.to_dict() for r in records],
         "comparisons": [p.to_dict() for p in pairs],
         "flags": [f.to_dict() for f in flags],

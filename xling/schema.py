@@ -117,6 +117,7 @@ class Record:
     evidence: str
     key_facts_missing: tuple[str, ...] = ()
     official_terms: bool = False  # see Classification
+    base: str | None = None  # the question a variant or control mirrors
 
     @property
     def drifted(self) -> bool:
@@ -137,4 +138,5 @@ class Record:
                 "truncated": self.truncated, "answer_lang": self.answer_lang,
                 "back_translation": self.back_translation, "label": self.label.value,
                 "confidence": round(self.confidence, 3), "evidence": self.evidence,
-                "key_facts_missing": list(self.key_facts_missing), "official_terms": self.official_terms}
+                "key_facts_missing": list(self.key_facts_missing), "official_terms": self.official_terms,
+                "base": self.base}
