@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from xling.compare.similarity import PairScore, Threshold
@@ -32,6 +32,7 @@ class Flag:
     summary: str
     scores: dict = field(default_factory=dict)
     answers: tuple[Record, ...] = ()
+    control_of: str | None = None  # set when the question is a control: the China question it mirrors
 
     @property
     def level(self) -> str:
@@ -40,7 +41,7 @@ class Flag:
     def to_dict(self) -> dict:
         return {"type": self.type.value, "model": self.model, "prompt_id": self.prompt_id,
                 "category": self.category, "langs": list(self.langs), "severity": round(self.severity, 3),
-                "level": self.level, "summary": self.summary,
+                "level": self.level, "summary": self.summary, "control_of": self.control_of,
                 "evidence": {"scores": self.scores,
                              "answers": [{"lang": r.lang, "sample": r.sample, "label": r.label.value,
                                           "prompt": r.prompt, "text": r.text,
@@ -97,6 +98,11 @@ def find_flags(records: Sequence[Record], pairs: Sequence[PairScore],
                           scores={**pair.to_dict(), "threshold": round(threshold.value, 4),
                                   "threshold_method": threshold.method},
                           answers=tuple(by_lang[a] + by_lang[b])))
+    # A flag on a control question (Kent State for Tiananmen) says the model behaves differently
+    # across languages whatever the country: readers must see that before blaming China-specific
+    # alignment.
+    mirrors = {(r.model, r.prompt_id): r.base for r in records if r.variant == "control" and r.base}
+    flags = [replace(f, control_of=mirrors.get((f.model, f.prompt_id))) for f in flags]
     return sorted(flags, key=lambda f: (-f.severity, f.model, f.prompt_id, f.type.value))
 
 

@@ -1,0 +1,38 @@
+"""Label flags straight from records: which asymmetries are flagged, and how controls are marked."""
+
+from __future__ import annotations
+
+from xling.divergence import find_flags
+from xling.schema import Label, Record
+
+
+def _record(prompt_id: str, lang: str, label: Label, variant: str = "direct", base: str | None = None,
+            sample: int = 0, official_terms: bool = False) -> Record:
+    return Record(key=f"{prompt_id}-{lang}-{sample}", model="m", prompt_id=prompt_id, lang=lang, sample=sample,
+                  category="democracy_movements", variant=variant, prompt="?", text="...", reasoning="",
+                  truncated=False, answer_lang=lang, back_translation="...", label=label, confidence=0.9,
+                  evidence="", official_terms=official_terms, base=base)
+
+
+def test_flags_on_a_control_question_name_the_china_question_it_mirrors() -> None:
+    records = [_record("kent-state", "en", Label.REFUSAL, "control", "tiananmen"),
+               _record("kent-state", "zh", Label.SUBSTANTIVE, "control", "tiananmen"),
+               _record("tiananmen", "en", Label.REFUSAL), _record("tiananmen", "zh", Label.SUBSTANTIVE)]
+    flags = find_flags(records, [], {}, ["zh", "en"])
+    by_question = {f.prompt_id: f for f in flags}
+    assert set(by_question) == {"kent-state", "tiananmen"}
+    assert by_question["kent-state"].control_of == "tiananmen"
+    assert by_question["kent-state"].to_dict()["control_of"] == "tiananmen"
+    assert by_question["tiananmen"].control_of is None
+
+
+def test_a_plain_refusal_against_the_official_line_is_the_headline_asymmetry() -> None:
+    # "Refuses in English, propaganda in Chinese": both flags.
+    records = [_record("q", "en", Label.REFUSAL), _record("q", "zh", Label.OFFICIAL_LINE)]
+    kinds = {(f.type.value, f.langs) for f in find_flags(records, [], {}, ["zh", "en"])}
+    assert kinds == {("refusal_asymmetry", ("en", "zh")), ("official_line_asymmetry", ("zh", "en"))}
+
+
+def test_a_judge_that_calls_an_answer_substantive_overrides_its_official_words() -> None:
+    records = [_record("q", "en", Label.SUBSTANTIVE), _record("q", "zh", Label.SUBSTANTIVE, official_terms=True)]
+    assert find_flags(records, [], {}, ["zh", "en"]) == []
