@@ -409,3 +409,57 @@ def test_write_reports_rejects_a_language_that_is_not_a_code(report, tmp_path):
     bad["langs"] = ["zh", "../escape"]
     with pytest.raises(ValueError, match="not language codes"):
         write_reports(bad, tmp_path)
+
+
+CONTROL_GAPS = [
+    {"model": MODEL, "lang": "zh", "pairs": 2, "china": _rate(4, 6), "control": _rate(0, 6),
+     "gap": 0.6667, "ci": [0.2, 0.9]},
+    {"model": MODEL, "lang": "en", "pairs": 2, "china": _rate(3, 6), "control": _rate(3, 6),
+     "gap": 0.0, "ci": [-0.45, 0.45]},
+]
+
+
+def test_every_renderer_puts_china_questions_beside_their_controls(report):
+    report["control_gaps"] = CONTROL_GAPS
+    md = render_markdown(report, "zh")
+    row = next(line for line in md.splitlines() if line.startswith("| **Chinese (zh)** | 2 |"))
+    assert "67% (30–90)" in row and "+67 points (+20 to +90)" in row
+    assert "| English (en) | 2 | 50% (19–81) | 50% (19–81) | +0 points (-45 to +45) |" in md
+    assert "+67 points (+20 to +90)" in render_html(report)
+    console = Console(record=True, width=80)
+    print_summary(report, console=console)
+    out = console.export_text()
+    row = next(line for line in out.splitlines() if line.strip().startswith("Chinese (zh)") and "points" in line)
+    assert "67%" in row and "+67 points (+20 to +90)" in row
+    # Everything but the signature (one line, to copy whole) fits an 80-column terminal.
+    assert max(len(line) for line in out.splitlines() if not line.startswith("signature:")) <= 80
+
+
+def test_no_control_table_without_controls(report):
+    report.pop("control_gaps", None)
+    assert "matched controls" not in render_markdown(report, "en")
+    assert "matched controls" not in render_html(report)
+
+
+def test_a_flag_on_a_control_question_says_so_everywhere(report):
+    flag = report["flags"][0]
+    flag["control_of"] = "tiananmen-1989"
+    note = "control question about another country, matching tiananmen-1989"
+    md = render_markdown(report, flag["langs"][0])
+    assert f"`{flag['prompt_id']}` (control)" in md and note in md
+    assert note in render_html(report) and " (control)" in render_html(report)
+    console = Console(record=True, width=160)
+    print_summary(report, console=console)
+    assert f"{flag['prompt_id']} (control)" in console.export_text()
+
+
+def test_print_summary_lists_the_divergences_on_a_narrow_terminal(report):
+    console = Console(record=True, width=80)
+    print_summary(report, console=console)
+    out = console.export_text()
+    lines = out.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("1. "))
+    assert "taiwan-status-loaded" in lines[first] and "Refuses in one language only" in lines[first]
+    # Level, languages and what happened sit under the flag, indented.
+    assert lines[first + 1].startswith("   high 0.83") and REFUSAL_SUMMARY[:30] in out
+    assert max(len(line) for line in lines if not line.startswith("signature:")) <= 80

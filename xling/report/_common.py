@@ -207,6 +207,43 @@ def format_rate(entry: Mapping[str, Any] | None) -> str:
     return f"{format_pct(entry['rate'])} ({ci})" if ci else format_pct(entry["rate"])
 
 
+def format_gap(entry: Mapping[str, Any] | None) -> str:
+    """A control gap entry ({"gap", "ci"}) as "+45 points (30 to 58)"; "–" when missing."""
+    gap = _number((entry or {}).get("gap"), None)
+    if gap is None:
+        return NO_VALUE
+    text = f"{round(gap * 100):+d} points"
+    ci = (entry or {}).get("ci")
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and None not in (_number(ci[0], None), _number(ci[1], None)):
+        text += f" ({round(ci[0] * 100):+d} to {round(ci[1] * 100):+d})"
+    return text
+
+
+def control_note(flag: Mapping[str, Any]) -> str:
+    """For a flag on a control question: what that means for reading it; "" otherwise."""
+    base = flag.get("control_of")
+    if not base:
+        return ""
+    return (f"This is a control question about another country, matching {base}: a divergence here is "
+            "not China-specific, and weakens any reading of the matching China question's flags as such.")
+
+
+CONTROL_GAP_HELP = (
+    "Non-answers (refused, evaded, official line or unclear) on the China questions that have a "
+    "matched control, against the same questions asked about another country (Kent State for "
+    "Tiananmen, Crimea for Taiwan). The difference is the China-specific part of the model's "
+    "behaviour; a range that includes 0 means no clear difference. Ranges treat every answer as "
+    "independent, so with several samples per question they are somewhat too narrow."
+)
+
+
+def control_gap_rows(report: Mapping[str, Any], model: str) -> list[Mapping[str, Any]]:
+    """The model's control gap entries in the report's language order."""
+    entries = [e for e in report.get("control_gaps") or [] if isinstance(e, Mapping) and e.get("model") == model]
+    order = {lang: i for i, lang in enumerate(ordered_langs(report))}
+    return sorted(entries, key=lambda e: order.get(e.get("lang"), len(order)))
+
+
 def format_score(value: Any) -> str:
     """A similarity or chrF score: two decimals below 1.5, one decimal above (chrF is 0-100)."""
     number = _number(value, None)

@@ -19,9 +19,13 @@ from xling.report._common import (
     LOW_CHRF,
     NO_VALUE,
     RATE_COLUMNS,
+    CONTROL_GAP_HELP,
     AnswerGroup,
     answer_title,
     category_name,
+    control_gap_rows,
+    control_note,
+    format_gap,
     format_ci,
     format_pct,
     group_answers,
@@ -221,7 +225,23 @@ def _topics(report: Mapping[str, Any]) -> list[str]:
                 cells.append(f"<td{_tint((rate_entry or {}).get('rate'))}>{body}</td>")
             out.append(f"<tr><td>{_e(category_name(category))}</td>{''.join(cells)}</tr>")
         out.append("</tbody></table>")
+        out += _control_gaps(report, model)
     out.append("</section>")
+    return out
+
+
+def _control_gaps(report: Mapping[str, Any], model: str) -> list[str]:
+    entries = control_gap_rows(report, model)
+    if not entries:
+        return []
+    out = [f"<p><b>China questions against matched controls.</b> {_e(CONTROL_GAP_HELP)}</p>",
+           "<table><thead><tr><th>Language</th><th>Pairs</th><th>China questions</th><th>Matched controls</th>"
+           "<th>Difference</th></tr></thead><tbody>"]
+    for entry in entries:
+        out.append(f"<tr><td>{_e(lang_name(entry.get('lang')))} ({_e(entry.get('lang'))})</td>"
+                   f"<td>{_e(entry.get('pairs', NO_VALUE))}</td><td>{_rate_html(entry.get('china'))}</td>"
+                   f"<td>{_rate_html(entry.get('control'))}</td><td>{_e(format_gap(entry))}</td></tr>")
+    out.append("</tbody></table>")
     return out
 
 
@@ -292,7 +312,8 @@ def _flag(report: Mapping[str, Any], flag: Mapping[str, Any], number: int) -> li
     out = [
         f"<article class=\"flag {level_class}\" id=\"flag-{number}\">",
         f"<h3>{number}. <span class=\"badge {level_class}\">{_e(level or '?')}</span> "
-        f"{_e(FLAG_NAMES.get(kind, kind))}: <code>{_e(prompt_id)}</code>{sev}</h3>",
+        f"{_e(FLAG_NAMES.get(kind, kind))}: <code>{_e(prompt_id)}</code>"
+        f"{' (control)' if flag.get('control_of') else ''}{sev}</h3>",
     ]
     if flag.get("summary"):
         out.append(f"<p class=\"summary\">{_e(flag['summary'])}</p>")
@@ -304,6 +325,8 @@ def _flag(report: Mapping[str, Any], flag: Mapping[str, Any], number: int) -> li
         facts.insert(0, f"Model: <code>{_e(model)}</code>")
     if kind in FLAG_HELP:
         facts.append(f"What this flag means: {_e(FLAG_HELP[kind])}")
+    if control_note(flag):
+        facts.append(_e(control_note(flag)))
     evidence = flag.get("evidence") or {}
     scores = evidence.get("scores") or {}
     facts += [f"Score: {_e(line)}" for line in score_lines(scores)]

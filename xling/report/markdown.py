@@ -20,8 +20,12 @@ from xling.report._common import (  # noqa: F401 - re-exported for the other ren
     RateColumn,
     SCORE_HELP,
     _number,
+    CONTROL_GAP_HELP,
     answer_title,
     category_name,
+    control_gap_rows,
+    control_note,
+    format_gap,
     format_ci,
     format_pct,
     format_rate,
@@ -236,7 +240,21 @@ def _category_section(report: Mapping[str, Any], lang: str) -> list[str]:
         headers = ["Topic", *[md_inline(f"{lang_name(x)} ({x})") for x in langs]]
         lines += _md_table(headers, rows)
         lines.append("")
+        lines += _control_gap_table(report, model, lang)
     return lines
+
+
+def _control_gap_table(report: Mapping[str, Any], model: str, lang: str) -> list[str]:
+    entries = control_gap_rows(report, model)
+    if not entries:
+        return []
+    rows = []
+    for entry in sorted(entries, key=lambda e: e.get("lang") != lang):
+        name = md_inline(f"{lang_name(entry.get('lang'))} ({entry.get('lang')})")
+        rows.append([f"**{name}**" if entry.get("lang") == lang else name, str(entry.get("pairs", NO_VALUE)),
+                     format_rate(entry.get("china")), format_rate(entry.get("control")), format_gap(entry)])
+    return ["**China questions against matched controls.** " + CONTROL_GAP_HELP, "",
+            *_md_table(["Language", "Pairs", "China questions", "Matched controls", "Difference"], rows), ""]
 
 
 def _answer_block(group: AnswerGroup) -> list[str]:
@@ -268,6 +286,8 @@ def _flag_section(report: Mapping[str, Any], flag: Mapping[str, Any], number: in
     severity = _number(flag.get("severity"), None)
     rating = ", ".join(x for x in [level, f"severity {severity:.2f}" if severity is not None else ""] if x)
     title = f"### {number}. {md_inline(FLAG_NAMES.get(kind, kind.replace('_', ' ')))}: {_md_code(prompt_id)}"
+    if flag.get("control_of"):
+        title += " (control)"
     lines = [title + (f" ({md_inline(rating)})" if rating else ""), ""]
     if flag.get("summary"):
         lines += [f"**{md_inline(flag['summary'])}**", ""]
@@ -279,6 +299,8 @@ def _flag_section(report: Mapping[str, Any], flag: Mapping[str, Any], number: in
         facts.insert(0, f"Model: {_md_code(model)}")
     if kind in FLAG_HELP:
         facts.append(f"What this flag means: {md_inline(FLAG_HELP[kind])}")
+    if control_note(flag):
+        facts.append(md_inline(control_note(flag)))
     lines += [f"- {fact}" for fact in facts] + [""]
 
     evidence = flag.get("evidence") or {}

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -15,7 +16,9 @@ from xling.report._common import (
     LOW_CHRF,
     NO_VALUE,
     RATE_COLUMNS,
+    control_gap_rows,
     format_ci,
+    format_gap,
     format_pct,
     lang_name,
     ordered_langs,
@@ -82,13 +85,62 @@ def _flags_table(report: Mapping[str, Any], flags: list[Mapping[str, Any]], top:
         level_cell = Text(level or NO_VALUE, style=_LEVEL_STYLES.get(level, ""))
         if isinstance(severity, (int, float)) and not isinstance(severity, bool):
             level_cell.append(f" {severity:.2f}", style="dim")
-        cells = [Text(FLAG_NAMES.get(kind, kind)), Text(str(flag.get("prompt_id", "?")))]
+        question = Text(str(flag.get("prompt_id", "?")))
+        if flag.get("control_of"):
+            question.append(" (control)", style="dim")
+        cells = [Text(FLAG_NAMES.get(kind, kind)), question]
         if several_models:
             cells.append(Text(str(flag.get("model", "?"))))
         langs = ", ".join(str(x) for x in flag.get("langs") or [])
         cells += [Text(langs), level_cell, Text(str(flag.get("summary", "")))]
         table.add_row(*cells)
     return table
+
+
+def _control_gap_table(report: Mapping[str, Any], model: str) -> Table | None:
+    # The China-specific part of the non-answer rate, which the rates table alone cannot show (a
+    # model cautious about all politics declines the controls about other countries too).
+    entries = control_gap_rows(report, model)
+    if not entries:
+        return None
+    table = Table(title=Text("Non-answers: China questions vs their matched controls (other countries)"),
+                  title_justify="left", box=box.SIMPLE_HEAVY)
+    for header in ("Language", "Pairs", "China", "Controls"):
+        table.add_column(header, justify="left" if header == "Language" else "right")
+    table.add_column("Difference, 95% range", justify="right")
+    for entry in entries:
+        table.add_row(Text(f"{lang_name(entry.get('lang'))} ({entry.get('lang')})"), Text(str(entry.get("pairs", NO_VALUE))),
+                      _rate_cell(entry.get("china")), _rate_cell(entry.get("control")),
+                      Text(format_gap(entry), style="bold"))
+    return table
+
+
+# Below this many columns the divergences print as a list: a six-column table squeezes the
+# "what happened" column into a word per line.
+WIDE_ENOUGH_FOR_TABLE = 110
+
+
+def _flags_list(report: Mapping[str, Any], flags: list[Mapping[str, Any]], top: int) -> Group:
+    several_models = len(ordered_models(report)) > 1
+    shown = flags[:top]
+    items: list[Any] = [Text(f"Top {len(shown)} of {len(flags)} divergences, worst first", style="italic")]
+    for number, flag in enumerate(shown, start=1):
+        kind = str(flag.get("type", "?"))
+        level = str(flag.get("level", "") or "")
+        head = Text(f"{number}. {flag.get('prompt_id', '?')}")
+        if flag.get("control_of"):
+            head.append(" (control)", style="dim")
+        if several_models:
+            head.append(f" [{flag.get('model', '?')}]", style="dim")
+        head.append(": ")
+        head.append(FLAG_NAMES.get(kind, kind), style="bold")
+        body = Text(level or NO_VALUE, style=_LEVEL_STYLES.get(level, ""))
+        severity = flag.get("severity")
+        if isinstance(severity, (int, float)) and not isinstance(severity, bool):
+            body.append(f" {severity:.2f}", style="dim")
+        body.append(f" · {', '.join(str(x) for x in flag.get('langs') or [])} · {flag.get('summary', '')}")
+        items += [head, Padding(body, (0, 0, 0, 3))]
+    return Group(*items)
 
 
 def print_summary(report: Mapping[str, Any], console: Console | None = None, top: int = 10) -> None:
@@ -112,10 +164,14 @@ def print_summary(report: Mapping[str, Any], console: Console | None = None, top
     else:
         for model in models:
             console.print(_rates_table(report, model))
+            gaps = _control_gap_table(report, model)
+            if gaps is not None:
+                console.print(gaps)
 
     flags = sorted_flags(report.get("flags") or [])
     if flags:
-        console.print(_flags_table(report, flags, top))
+        wide = console.width >= WIDE_ENOUGH_FOR_TABLE
+        console.print(_flags_table(report, flags, top) if wide else _flags_list(report, flags, top))
     else:
         console.print("No divergences between languages were flagged.", markup=False)
 
