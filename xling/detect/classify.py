@@ -50,7 +50,7 @@ def _check(layers: Sequence[str]) -> None:
 
 
 def classifier_name(layers: Sequence[str] = DEFAULT_LAYERS) -> str:
-    """The signature field naming the layers and their versions, e.g. ``lexicon@lex1+embedding@ex1``."""
+    """The signature field naming the layers and their versions, e.g. ``lexicon@lex2+embedding@ex2``."""
     _check(layers)
     names = {"lexicon": f"lexicon@{LEXICON_VERSION}", "embedding": f"embedding@{EXEMPLAR_VERSION}"}
     return "+".join(names[layer] for layer in LAYERS if layer in layers)

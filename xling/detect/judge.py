@@ -292,7 +292,7 @@ class LLMJudge:
 
     @property
     def name(self) -> str:
-        """``judge:<backend identity>@<prompt versions>``, e.g. ``judge:fake/judge@1a2b3c4d5e6f@prompt1``.
+        """``judge:<backend identity>@<prompt versions>``, e.g. ``judge:fake/judge@1a2b3c4d5e6f@prompt2``.
 
         The name is each label's layer and belongs in the run's signature: it changes with the
         judge's weights and with the prompt wording.
