@@ -154,7 +154,7 @@ def predict_all(texts: list[str], langs: list[str], console: Console) -> dict[st
     that), without embedding every answer twice.
     """
     from xling.detect.classify import combine, default_embedding_classifier
-    from xling.detect.lexicon import classify_lexicon
+    from xling.detect.lexicon import classify_lexicon, count_sentences
 
     out: dict[str, list[Label]] = {}
     start = time.perf_counter()
@@ -170,7 +170,8 @@ def predict_all(texts: list[str], langs: list[str], console: Console) -> dict[st
     scores = embedding.score_many(texts, langs)
     console.print(f"(c) embedding of {len(texts)} answers: {time.perf_counter() - start:.1f} s")
     out["(c) embedding"] = [s.classification().label for s in scores]
-    out["(d) combined (default)"] = [combine(lex, s).label for lex, s in zip(lexicon, scores)]
+    out["(d) combined (default)"] = [combine(lex, s, sentences=count_sentences(t, lang)).label
+                                     for lex, s, t, lang in zip(lexicon, scores, texts, langs)]
     return out
 
 

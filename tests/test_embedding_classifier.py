@@ -18,6 +18,7 @@ from xling.compare.embed import FakeEmbedder
 from xling.detect.classify import (
     CLASSIFIER_NAME,
     EMBEDDING_SURE,
+    LONG_ANSWER_SENTENCES,
     NEAR_ENOUGH,
     classifier_name,
     classify,
@@ -257,3 +258,12 @@ def test_real_embedder_evidence_names_nearest_exemplars(use_layer: EmbeddingClas
         head = snippet.split(" ")[0][:8]
         assert any(e.label.value == label and head in e.text for e in load_exemplars()), snippet
     assert [float(s) for _, s, _ in named] == sorted((float(s) for _, s, _ in named), reverse=True)
+
+
+def test_the_embedding_alone_does_not_call_a_long_answer_evasive() -> None:
+    votes = _votes(evasion=0.95, substantive=0.05)
+    assert combine(LEX_NONE, votes, sentences=LONG_ANSWER_SENTENCES - 1).label is Label.EVASION
+    verdict = combine(LEX_NONE, votes, sentences=LONG_ANSWER_SENTENCES)
+    assert verdict.label is Label.SUBSTANTIVE and "taken as an answer" in verdict.evidence
+    # The lexicon still decides a long answer that recites the line or refuses.
+    assert combine(LEX_EVASION, votes, sentences=60).label is Label.EVASION

@@ -358,6 +358,11 @@ def split_sentences(text: str, lang: str) -> list[str]:
     return sentences
 
 
+def count_sentences(text: str, lang: str) -> int:
+    """How many sentences the answer has once its reasoning is stripped (see :func:`split_sentences`)."""
+    return len(split_sentences(strip_reasoning(text)[0], lang))
+
+
 # --- context rules ------------------------------------------------------------------------------
 
 # Sympathy and apologies for delay or confusion: apologies that do not decline anything. They are
