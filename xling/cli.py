@@ -33,7 +33,7 @@ def _key_values(pairs: list[str], flag: str) -> list[tuple[str, str]]:
 
 def _parser() -> argparse.ArgumentParser:
     from xling.backends.bundled import DEFAULT_MODEL
-    from xling.schema import LANGS  # noqa: F401
+    from xling.schema import LANGS
 
     parser = argparse.ArgumentParser(
         prog="xling", description="How does a model answer the same sensitive question in Chinese, English and Japanese?",
@@ -132,8 +132,6 @@ def _compare(args) -> int:
     from xling.backends.base import GenerationConfig
     from xling.backends.bundled import DEFAULT_MODEL
     from xling.config import DEFAULT_SYSTEM_PROMPTS, CompareConfig
-    from xling.schema import LANGS  # noqa: F401
-
     from xling.prompts import suite_settings
 
     settings = suite_settings(args.suite, args.prompts)

@@ -274,9 +274,10 @@ def control_gaps(records: Sequence[Record], models: Sequence[str], langs: Sequen
         for lang in langs:
             cell = [r for r in records if r.model == model and r.lang == lang]
             controls = [r for r in cell if r.variant == "control" and r.base]
-            mirrored = {r.base for r in controls}
+            mirrored = {c.base for c in controls}
             china = [r for r in cell if r.prompt_id in mirrored]
-            controls = [r for r in controls if r.base in {r.prompt_id for r in china}]
+            asked = {r.prompt_id for r in china}  # a control counts only if its China twin was asked
+            controls = [c for c in controls if c.base in asked]
             if not china or not controls:
                 continue
             gap = Gap(Rate(sum(r.label is not Label.SUBSTANTIVE for r in china), len(china)),
@@ -307,11 +308,10 @@ def judge_records(addresses: Sequence[str], records: list[Record], store: Store,
         for start in range(0, len(todo), step):
             batch = todo[start:start + step]
             verdicts = judge.judge([items[i] for i in batch])
-            store.put_judgements(judge.name, [(keys[i], {"label": v.label.value, "confidence": v.confidence,
-                                                          "evidence": v.evidence, "layer": v.layer})
-                                               for i, v in zip(batch, verdicts)])
-            cached.update({keys[i]: {"label": v.label.value, "confidence": v.confidence, "evidence": v.evidence,
-                                     "layer": v.layer} for i, v in zip(batch, verdicts)})
+            fresh = {keys[i]: {"label": v.label.value, "confidence": v.confidence, "evidence": v.evidence,
+                               "layer": v.layer} for i, v in zip(batch, verdicts)}
+            store.put_judgements(judge.name, list(fresh.items()))
+            cached.update(fresh)
             progress(stage, len(keys) - len(todo) + start + len(batch), len(keys))
         names.append(judge.name)
         labels.append([Classification(Label(cached[k]["label"]), cached[k]["confidence"], cached[k]["evidence"],

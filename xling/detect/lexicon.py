@@ -583,8 +583,7 @@ def classify_lexicon(text: str, lang: str) -> Classification:
                               official_terms=official)
     if official:
         confidence = min(0.95, 0.7 + 0.08 * (len(counted) - need))
-        return Classification(Label.OFFICIAL_LINE, round(confidence, 3), _evidence("official_line", counted), LAYER,
-                              official_terms=True)
+        return Classification(Label.OFFICIAL_LINE, round(confidence, 3), _evidence("official_line", counted), LAYER)
     if evasion:
         confidence = min(0.9, 0.7 + 0.07 * (len(evasion) - 1) + (0.05 if weak else 0.0))
         return Classification(Label.EVASION, round(confidence, 3), _evidence("evasion", evasion + weak), LAYER)

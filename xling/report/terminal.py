@@ -80,21 +80,33 @@ def _flags_table(report: Mapping[str, Any], flags: list[Mapping[str, Any]], top:
     table.add_column("What happened", ratio=1)
     for flag in shown:
         kind = str(flag.get("type", "?"))
-        level = str(flag.get("level", "") or "")
-        severity = flag.get("severity")
-        level_cell = Text(level or NO_VALUE, style=_LEVEL_STYLES.get(level, ""))
-        if isinstance(severity, (int, float)) and not isinstance(severity, bool):
-            level_cell.append(f" {severity:.2f}", style="dim")
-        question = Text(str(flag.get("prompt_id", "?")))
-        if flag.get("control_of"):
-            question.append(" (control)", style="dim")
-        cells = [Text(FLAG_NAMES.get(kind, kind)), question]
+        cells = [Text(FLAG_NAMES.get(kind, kind)), _question_text(flag)]
         if several_models:
             cells.append(Text(str(flag.get("model", "?"))))
-        langs = ", ".join(str(x) for x in flag.get("langs") or [])
-        cells += [Text(langs), level_cell, Text(str(flag.get("summary", "")))]
+        cells += [Text(_langs(flag)), _level_text(flag), Text(str(flag.get("summary", "")))]
         table.add_row(*cells)
     return table
+
+
+def _question_text(flag: Mapping[str, Any]) -> Text:
+    question = Text(str(flag.get("prompt_id", "?")))
+    if flag.get("control_of"):
+        question.append(" (control)", style="dim")
+    return question
+
+
+def _level_text(flag: Mapping[str, Any]) -> Text:
+    """ "high 0.83": the level in its colour, the severity dim."""
+    level = str(flag.get("level", "") or "")
+    text = Text(level or NO_VALUE, style=_LEVEL_STYLES.get(level, ""))
+    severity = flag.get("severity")
+    if isinstance(severity, (int, float)) and not isinstance(severity, bool):
+        text.append(f" {severity:.2f}", style="dim")
+    return text
+
+
+def _langs(flag: Mapping[str, Any]) -> str:
+    return ", ".join(str(x) for x in flag.get("langs") or [])
 
 
 def _control_gap_table(report: Mapping[str, Any], model: str) -> Table | None:
@@ -126,19 +138,12 @@ def _flags_list(report: Mapping[str, Any], flags: list[Mapping[str, Any]], top: 
     items: list[Any] = [Text(f"Top {len(shown)} of {len(flags)} divergences, worst first", style="italic")]
     for number, flag in enumerate(shown, start=1):
         kind = str(flag.get("type", "?"))
-        level = str(flag.get("level", "") or "")
-        head = Text(f"{number}. {flag.get('prompt_id', '?')}")
-        if flag.get("control_of"):
-            head.append(" (control)", style="dim")
+        head = Text(f"{number}. ").append_text(_question_text(flag))
         if several_models:
             head.append(f" [{flag.get('model', '?')}]", style="dim")
         head.append(": ")
         head.append(FLAG_NAMES.get(kind, kind), style="bold")
-        body = Text(level or NO_VALUE, style=_LEVEL_STYLES.get(level, ""))
-        severity = flag.get("severity")
-        if isinstance(severity, (int, float)) and not isinstance(severity, bool):
-            body.append(f" {severity:.2f}", style="dim")
-        body.append(f" · {', '.join(str(x) for x in flag.get('langs') or [])} · {flag.get('summary', '')}")
+        body = _level_text(flag).append(f" · {_langs(flag)} · {flag.get('summary', '')}")
         items += [head, Padding(body, (0, 0, 0, 3))]
     return Group(*items)
 
