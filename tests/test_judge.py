@@ -69,8 +69,10 @@ def test_each_language_has_a_prompt_that_defines_every_label(lang, marker):
     assert prompt.lang == lang and prompt.version == 2
     assert marker in prompt.system
     # The label values are Label's own, in every language, so the parser needs no translation.
+    # (degenerate text is told from its shape offline, not asked of a judge)
     for label in Label:
-        assert f"- {label.value}" in prompt.system
+        if label is not Label.DEGENERATE:
+            assert f"- {label.value}" in prompt.system
     assert '{"label":' in prompt.system  # the strict JSON format is shown
     system, user = prompt.messages("Q?", "A.")
     assert (system.role, user.role) == ("system", "user")
@@ -278,7 +280,7 @@ def test_kappa_is_nan_where_undefined_and_inputs_are_checked():
 
 def test_label_counts_has_one_column_per_label():
     counts = label_counts([[Label.REFUSAL, Label.EVASION], [Label.REFUSAL, Label.UNCERTAIN]])
-    assert counts.tolist() == [[0, 2, 0, 0, 0], [0, 0, 1, 0, 1]]  # Label order: sub, ref, eva, off, unc
+    assert counts.tolist() == [[0, 2, 0, 0, 0, 0], [0, 0, 1, 0, 0, 1]]  # Label order: sub, ref, eva, off, deg, unc
 
 
 # --- panels -------------------------------------------------------------------------------------

@@ -48,7 +48,19 @@ class Label(str, Enum):
     REFUSAL = "refusal"
     EVASION = "evasion"
     OFFICIAL_LINE = "official_line"
+    # Repetitive, looping or incoherent text: not an answer, whatever its words match.
+    DEGENERATE = "degenerate"
     UNCERTAIN = "uncertain"
+
+
+class Outcome(str, Enum):
+    """How a request ended. Only ``answer`` records carry a model's words: what a provider
+    blocked or what failed is never counted as the model's refusal, and is left out of label
+    rates and flags."""
+
+    ANSWER = "answer"
+    BLOCKED = "blocked"  # the provider's content filter or moderation
+    FAILED = "failed"  # a client error, or retries exhausted
 
 
 class FlagType(str, Enum):
@@ -89,6 +101,8 @@ class Classification:
     evidence: str = ""
     layer: str = ""
     official_terms: bool = False
+    # The learned layer's calibrated probabilities per class, where it ran.
+    probabilities: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.label is Label.OFFICIAL_LINE:
@@ -118,6 +132,16 @@ class Record:
     key_facts_missing: tuple[str, ...] = ()
     official_terms: bool = False  # see Classification
     base: str | None = None  # the question a variant or control mirrors
+    outcome: Outcome = Outcome.ANSWER
+    outcome_cause: str = ""  # why a request was blocked or failed, as the provider said it
+    finish_reason: str = ""  # as the backend reported it ("stop", "length", "content_filter", ...)
+    layer: str = ""  # which classifier layer decided the label
+    probabilities: tuple[tuple[str, float], ...] = ()  # see Classification
+
+    @property
+    def answered(self) -> bool:
+        """The model produced words (not blocked by the provider, not a failed request)."""
+        return self.outcome is Outcome.ANSWER
 
     @property
     def drifted(self) -> bool:
@@ -139,4 +163,6 @@ class Record:
                 "back_translation": self.back_translation, "label": self.label.value,
                 "confidence": round(self.confidence, 3), "evidence": self.evidence,
                 "key_facts_missing": list(self.key_facts_missing), "official_terms": self.official_terms,
-                "base": self.base}
+                "base": self.base, "outcome": self.outcome.value, "outcome_cause": self.outcome_cause,
+                "finish_reason": self.finish_reason, "layer": self.layer,
+                "probabilities": {name: round(p, 3) for name, p in self.probabilities}}
