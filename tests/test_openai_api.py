@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterator
 
 import pytest
 
 from xling.backends import create_backend
 from xling.backends.base import BackendError, Generation, GenerationConfig, Message, Request
-from xling.backends.openai_api import OpenAIBackend, build_payload, env_prefix, parse_response
+from xling.backends.openai_api import OpenAIBackend, StreamAssembler, build_payload, env_prefix, parse_response
+from xling.schema import Outcome
+
+from openai_server import OpenAIServer, Reply  # noqa: E402 - tests/ is on the path under pytest
 
 CONFIG = GenerationConfig(temperature=0.5, top_p=0.9, max_new_tokens=64, seed=7)
 MESSAGES = (Message("system", "用中文回答如下问题"), Message("user", "台湾的政治地位是什么？"))
@@ -41,16 +42,16 @@ def test_build_payload_carries_config_and_offsets_seed_by_sample() -> None:
         # A plain vLLM answer.
         ({"choices": [{"message": {"role": "assistant", "content": "答案"}, "finish_reason": "stop"}],
           "usage": {"completion_tokens": 3}},
-         Generation("答案", truncated=False, n_tokens=3)),
+         Generation("答案", truncated=False, n_tokens=3, finish_reason="stop")),
         # Cut off by max_tokens: finish_reason "length".
         ({"choices": [{"message": {"content": "部分"}, "finish_reason": "length"}]},
-         Generation("部分", truncated=True, n_tokens=None)),
+         Generation("部分", truncated=True, n_tokens=None, finish_reason="length")),
         # vLLM/DeepSeek reasoning parser: the trace comes apart and is put back as <think>.
         ({"choices": [{"message": {"content": "答", "reasoning_content": "想"}, "finish_reason": "stop"}]},
-         Generation("<think>想</think>答")),
+         Generation("<think>想</think>答", finish_reason="stop")),
         # Some servers call the field "reasoning"; content None when only reasoning came back.
         ({"choices": [{"message": {"content": None, "reasoning": "r"}, "finish_reason": "length"}]},
-         Generation("<think>r</think>", truncated=True)),
+         Generation("<think>r</think>", truncated=True, finish_reason="length")),
         # The trace already inline is not doubled.
         ({"choices": [{"message": {"content": "<think>x</think>y", "reasoning_content": "x"}}]},
          Generation("<think>x</think>y")),
@@ -102,7 +103,7 @@ def test_options_and_environment(clean_env: pytest.MonkeyPatch) -> None:
     backend = create_backend("openai-api/vllm/Qwen/Qwen2.5-7B-Instruct", {"concurrency": "6"})
     assert isinstance(backend, OpenAIBackend)
     assert backend.url == "http://gpu-box:8000/v1/chat/completions"  # trailing slash dropped
-    assert backend.batch_size == 6
+    assert backend._settings.concurrency == 6 and backend.batch_size == 24  # judges and translators: 4 per slot
     assert backend.identity.name == "openai-api/vllm/Qwen/Qwen2.5-7B-Instruct"
     assert backend._settings.api_key == "k1"
     # The option beats the environment.
@@ -116,19 +117,56 @@ def test_options_and_environment(clean_env: pytest.MonkeyPatch) -> None:
     assert OpenAIBackend("vllm/m")._settings.api_key == "not-for-vllm"
 
 
-def test_identity_digest_depends_on_host_and_model_only(clean_env: pytest.MonkeyPatch) -> None:
-    a = OpenAIBackend("vllm/m", base_url="http://host-a:8000/v1").identity
-    same_place = OpenAIBackend("local/m", base_url="http://host-a:8000/v1/").identity
-    assert (a.name, same_place.name) == ("openai-api/vllm/m", "openai-api/local/m")
-    assert same_place.digest == a.digest  # the server's label does not change where answers come from
-    assert a.digest != OpenAIBackend("vllm/m", base_url="http://host-b:8000/v1").identity.digest
-    assert a.digest != OpenAIBackend("vllm/m2", base_url="http://host-a:8000/v1").identity.digest
+def test_parse_response_content_filter_is_blocked_not_an_empty_answer() -> None:
+    blocked = parse_response({"choices": [{"message": {"content": ""}, "finish_reason": "content_filter"}]})
+    assert blocked.outcome is Outcome.BLOCKED and blocked.finish_reason == "content_filter"
+    assert "empty completion" in blocked.cause
+    partial = parse_response({"choices": [{"message": {"content": "The massacre"}, "finish_reason": "content_filter"}]})
+    assert partial.outcome is Outcome.BLOCKED and partial.text == "The massacre" and "after 12 characters" in partial.cause
+
+
+def test_stream_assembler_joins_chunks_reasoning_and_usage() -> None:
+    assembler = StreamAssembler()
+    for line in [": keep-alive", 'data: {"choices": [{"delta": {"role": "assistant", "reasoning_content": "想"}}]}', "",
+                 'data: {"choices": [{"delta": {"content": "答"}}]}',
+                 'data: {"choices": [{"delta": {"content": "案"}, "finish_reason": "length"}]}',
+                 'data: {"choices": [], "usage": {"completion_tokens": 4}}']:
+        assert assembler.feed(line) is None
+    assert not assembler.done and assembler.complete  # a finish_reason is enough
+    assert assembler.feed("data: [DONE]") is None and assembler.done
+    assert assembler.generation() == Generation("<think>想</think>答案", truncated=True, n_tokens=4, finish_reason="length")
+    assert StreamAssembler().feed('data: {"error": {"code": "content_filter"}}') == {"error": {"code": "content_filter"}}
+
+
+def test_identity_is_server_name_model_and_revision_not_the_address(clean_env: pytest.MonkeyPatch) -> None:
+    a = OpenAIBackend("vllm/m", base_url="http://127.0.0.1:8000/v1").identity
+    assert a.name == "openai-api/vllm/m"
+    # The same deployment reached another way, or with other transport options, is the same model.
+    for other in ({"base_url": "http://localhost:8001/v1/"}, {"base_url": "http://a:1/v1,http://b:2/v1"},
+                  {"base_url": "http://127.0.0.1:8000/v1", "concurrency": "64", "timeout": "5", "api_key": "k"}):
+        assert OpenAIBackend("vllm/m", **other).identity == a
+    assert a.digest != OpenAIBackend("vllm/m2", base_url="http://127.0.0.1:8000/v1").identity.digest
+    assert a.digest != OpenAIBackend("ollama/m", base_url="http://127.0.0.1:8000/v1").identity.digest
+    assert a.digest != OpenAIBackend("vllm/m", base_url="http://127.0.0.1:8000/v1", revision="awq-2025-01").identity.digest
+
+
+def test_transport_options_change_neither_run_directory_nor_keys(clean_env: pytest.MonkeyPatch) -> None:
+    from xling.config import CompareConfig
+
+    base = CompareConfig(models=("openai-api/vllm/m",), model_options=(("base_url", "http://127.0.0.1:8000/v1"),
+                                                                          ("concurrency", "16")))
+    moved = CompareConfig(models=("openai-api/vllm/m",), model_options=(("base_url", "http://localhost:9/v1,http://x:1/v1"),
+                                                                           ("concurrency", "8"), ("max_retries", "9")))
+    assert base.run_dir() == moved.run_dir()
+    revised = CompareConfig(models=("openai-api/vllm/m",), model_options=(("revision", "r2"),))
+    assert revised.run_dir() != base.run_dir()
 
 
 @pytest.mark.parametrize(
     ("options", "match"),
     [({"concurrency": "0"}, "concurrency"), ({"timeout": "soon"}, "timeout"), ({"retries": "2"}, "unknown option"),
-     ({"base_url": "file:///etc/passwd"}, "not http")],
+     ({"base_url": "file:///etc/passwd"}, "not an http"), ({"stream": "maybe"}, "stream"),
+     ({"concurrency": "2", "max_connections": "3"}, "both")],
 )
 def test_bad_options(clean_env: pytest.MonkeyPatch, options: dict[str, str], match: str) -> None:
     options = {"base_url": "http://127.0.0.1:9/v1", **options}
@@ -138,161 +176,72 @@ def test_bad_options(clean_env: pytest.MonkeyPatch, options: dict[str, str], mat
 
 # --- a real server on loopback --------------------------------------------------------------
 
-Handler = Callable[[BaseHTTPRequestHandler, dict[str, Any]], tuple[int, dict[str, Any]]]
-
-
-class _Server:
-    """A ThreadingHTTPServer on 127.0.0.1 whose answer to each POST is decided by ``handle``."""
-
-    def __init__(self, handle: Handler) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-        lock = threading.Lock()
-        outer = self
-
-        class RequestHandler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with lock:
-                    outer.requests.append(body)
-                    outer.headers.append(dict(self.headers))
-                    status, answer = handle(self, body)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:  # keep pytest output clean
-                pass
-
-        class Server(ThreadingHTTPServer):
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                pass  # a client that timed out and left is what some tests are about
-
-        self.httpd = Server(("127.0.0.1", 0), RequestHandler)
-        self.httpd.daemon_threads = True
-        self.httpd.timeout = 5
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    @property
-    def base_url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
+def _request(text: str, sample: int = 0) -> Request:
+    return Request(messages=(Message("user", text),), sample=sample)
 
 
 @pytest.fixture
-def serve(clean_env: pytest.MonkeyPatch) -> Iterator[Callable[[Handler], _Server]]:
-    servers: list[_Server] = []
+def serve(clean_env: pytest.MonkeyPatch) -> Iterator[Callable[..., OpenAIServer]]:
+    servers: list[OpenAIServer] = []
 
-    def start(handle: Handler) -> _Server:
-        server = _Server(handle)
-        servers.append(server)
-        return server
+    def start(behave: Callable[[dict, int], Reply] | None = None, port: int = 0) -> OpenAIServer:
+        servers.append(OpenAIServer(behave, port))
+        return servers[-1]
 
     yield start
     for server in servers:
         server.close()
 
 
-def _echo(handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """Answer with the last user message reversed and its seed; "length" when max_tokens < 5."""
-    if handler.path != "/v1/chat/completions":
-        return 404, {"error": {"message": f"no route {handler.path}"}}
-    text = body["messages"][-1]["content"][::-1]
-    return 200, {
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": f"{text}|{body['seed']}"},
-                     "finish_reason": "length" if body["max_tokens"] < 5 else "stop"}],
-        "usage": {"completion_tokens": len(text)},
-    }
-
-
-def _request(text: str, sample: int = 0) -> Request:
-    return Request(messages=(Message("user", text),), sample=sample)
-
-
-def test_generate_against_local_server(serve: Callable[[Handler], _Server]) -> None:
-    server = serve(_echo)
+@pytest.mark.parametrize("stream", ["true", "false"])
+def test_generate_against_local_server(serve: Callable[..., OpenAIServer], stream: str) -> None:
+    server = serve()
     backend = OpenAIBackend("local/tiny-model", base_url=server.base_url, timeout="5", concurrency="3",
-                            api_key="secret")
-    texts = [f"问题{i}" for i in range(7)]
-    out = backend.generate([_request(t, sample=i % 2) for i, t in enumerate(texts)], CONFIG)
-    # In order despite 3 requests in flight; seed = 7 + sample.
-    assert [g.text for g in out] == [f"{t[::-1]}|{7 + i % 2}" for i, t in enumerate(texts)]
-    assert [g.n_tokens for g in out] == [3] * 7  # len("问题i")
-    assert not any(g.truncated for g in out)
-    assert {r["model"] for r in server.requests} == {"tiny-model"}
-    assert {h["Authorization"] for h in server.headers} == {"Bearer secret"}
-
-    short = GenerationConfig(max_new_tokens=4, seed=0)
-    assert backend.generate([_request("abc")], short) == [Generation("cba|0", truncated=True, n_tokens=3)]
-    assert backend.generate([], CONFIG) == []
-
-
-@pytest.mark.parametrize("status", [500, 429])
-def test_retries_then_succeeds(serve: Callable[[Handler], _Server], status: int) -> None:
-    calls = {"n": 0}
-
-    def flaky(handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        calls["n"] += 1
-        if calls["n"] <= 2:
-            return status, {"error": {"message": "CUDA out of memory" if status == 500 else "slow down"}}
-        return _echo(handler, body)
-
-    server = serve(flaky)
-    backend = OpenAIBackend("local/m", base_url=server.base_url, timeout="5", max_retries="3", backoff="0.01")
-    assert backend.generate([_request("hi")], CONFIG)[0].text == "ih|7"
-    assert calls["n"] == 3  # two failures, then the 200
+                            api_key="secret", stream=stream)
+    try:
+        texts = [f"问题{i}" for i in range(7)]
+        out = backend.generate([_request(t, sample=i % 2) for i, t in enumerate(texts)], CONFIG)
+        # In order despite 3 requests in flight; seed = 7 + sample.
+        assert [g.text for g in out] == [f"{t[::-1]}|{7 + i % 2}" for i, t in enumerate(texts)]
+        assert [g.n_tokens for g in out] == [len(g.text) for g in out]
+        assert {(g.outcome, g.finish_reason, g.truncated) for g in out} == {(Outcome.ANSWER, "stop", False)}
+        assert {r["model"] for r in server.bodies} == {"tiny-model"}
+        assert all(r.get("stream", False) == (stream == "true") for r in server.bodies)
+        short = GenerationConfig(max_new_tokens=4, seed=0)
+        assert backend.generate([_request("abc")], short) == [
+            Generation("cba|0", truncated=True, n_tokens=5, finish_reason="length")]
+        assert backend.generate([], CONFIG) == []
+        # Keep-alive: 8 requests over at most 3 connections.
+        assert server.connections <= 3
+    finally:
+        backend.close()
 
 
-def test_timeout(serve: Callable[[Handler], _Server]) -> None:
-    import time
-
-    def slow(handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        time.sleep(1.0)
-        return _echo(handler, body)
-
-    server = serve(slow)
-    backend = OpenAIBackend("vllm/m", base_url=server.base_url, timeout="0.2", max_retries="0")
-    with pytest.raises(BackendError, match=r"cannot reach .*timed out.*-M timeout="):
-        backend.generate([_request("hi")], CONFIG)
+def test_api_key_is_sent_only_when_configured(serve: Callable[..., OpenAIServer]) -> None:
+    server = serve()
+    assert OpenAIBackend("local/m", base_url=server.base_url, api_key="secret")._headers()["Authorization"] == "Bearer secret"
+    assert "Authorization" not in OpenAIBackend("local/m", base_url=server.base_url)._headers()
 
 
-def test_gives_up_after_max_retries(serve: Callable[[Handler], _Server]) -> None:
-    server = serve(lambda handler, body: (503, {"error": {"message": "model still loading"}}))
-    backend = OpenAIBackend("local/m", base_url=server.base_url, timeout="5", max_retries="2", backoff="0.01")
-    with pytest.raises(BackendError) as caught:
-        backend.generate([_request("hi")], CONFIG)
-    message = str(caught.value)
-    assert f"{server.base_url}/chat/completions" in message
-    assert "HTTP 503 after 2 retries" in message and "model still loading" in message
-    assert len(server.requests) == 3  # the first try and two retries
-
-
-def test_401_is_a_clear_error_without_retries(serve: Callable[[Handler], _Server]) -> None:
-    server = serve(lambda handler, body: (401, {"error": {"message": "Invalid API key"}}))
+def test_401_stops_the_run_with_a_clear_error(serve: Callable[..., OpenAIServer]) -> None:
+    server = serve(lambda body, n: Reply(status=401, error={"message": "Invalid API key"}))
     backend = OpenAIBackend("vllm/m", base_url=server.base_url, timeout="5", backoff="0.01")
     with pytest.raises(BackendError) as caught:
         backend.generate([_request("hi")], CONFIG)
+    backend.close()
     message = str(caught.value)
     assert f"POST {server.base_url}/chat/completions returned HTTP 401: Invalid API key" in message
-    assert "set VLLM_API_KEY" in message
-    assert len(server.requests) == 1  # a bad key is not retried
+    assert "set VLLM_API_KEY" in message and "rerun the same command to resume" in message
+    assert len(server.bodies) == 1  # a bad key is not retried
 
 
-def test_404_points_at_the_base_url(serve: Callable[[Handler], _Server]) -> None:
-    server = serve(_echo)
+def test_404_points_at_the_base_url(serve: Callable[..., OpenAIServer]) -> None:
+    server = serve()
     root = server.base_url.removesuffix("/v1")  # the common mistake: a base URL without /v1
     backend = OpenAIBackend("vllm/m", base_url=root, timeout="5")
     with pytest.raises(BackendError, match=r"HTTP 404.*usually ends in /v1.*set VLLM_BASE_URL"):
         backend.generate([_request("hi")], CONFIG)
+    backend.close()
 
 
 def test_unreachable_server(clean_env: pytest.MonkeyPatch) -> None:
@@ -304,6 +253,7 @@ def test_unreachable_server(clean_env: pytest.MonkeyPatch) -> None:
         port = probe.getsockname()[1]
     backend = OpenAIBackend("vllm/m", base_url=f"http://127.0.0.1:{port}/v1", timeout="5",
                             max_retries="1", backoff="0.01")
-    with pytest.raises(BackendError, match=rf"cannot reach http://127.0.0.1:{port}/v1/chat/completions .*"
+    with pytest.raises(BackendError, match=rf"cannot reach http://127.0.0.1:{port}/v1.*after 1 retries.*"
                                            r"is the server running\?.*VLLM_BASE_URL"):
-        backend.generate([_request("hi")], CONFIG)
+        backend.generate([_request("hi"), _request("ho")], CONFIG)
+    backend.close()

@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="multilingual embedder for the original answers (use-multilingual, fake)")
     run.add_argument("--out", type=Path, default=_env("out", None), help="run directory [default: reports/<run-id>]")
     run.add_argument("--top", type=int, default=10, help="divergences shown in the terminal")
+    run.add_argument("--retry-errors", action="store_true",
+                     help="ask again the requests an earlier run recorded as blocked by the provider or failed")
 
     report = commands.add_parser("report", help="re-render a stored run (no models are run)")
     report.add_argument("run_dir", type=Path, help="a run directory holding report.json")
@@ -148,7 +150,8 @@ def _compare(args) -> int:
         generation=GenerationConfig(temperature=args.temperature, top_p=args.top_p,
                                     max_new_tokens=max_new_tokens, seed=args.seed),
         system_prompts=tuple(system.items()), translator=args.translator, judges=tuple(args.judges),
-        embedder_translated=args.embedder_translated, embedder_original=args.embedder_original, out=args.out)
+        embedder_translated=args.embedder_translated, embedder_original=args.embedder_original, out=args.out,
+        retry_errors=args.retry_errors)
     if config.samples < 1:
         raise ValueError("--samples must be at least 1. Fix: --samples 3 (several samples give rates and intervals)")
     console = Console(stderr=True)
@@ -273,9 +276,11 @@ class _RichProgress:
         self._progress.__exit__(*exc)
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        if stage not in self._tasks:
-            self._tasks[stage] = self._progress.add_task(stage, total=total)
-        self._progress.update(self._tasks[stage], completed=done, total=total)
+        # "generate <model> · 12.3 ans/s, ..." is one bar whose text carries live figures.
+        name = stage.split(" · ", 1)[0]
+        if name not in self._tasks:
+            self._tasks[name] = self._progress.add_task(stage, total=total)
+        self._progress.update(self._tasks[name], completed=done, total=total, description=stage)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xling.backends.base import GenerationConfig
+from xling.backends.base import TRANSPORT_OPTIONS, GenerationConfig
 from xling.backends.bundled import DEFAULT_MODEL
 
 # The reference study's system prompt for Chinese, and its counterparts.
@@ -37,6 +37,7 @@ class CompareConfig:
     embedder_translated: str = "minilm"
     embedder_original: str = "use-multilingual"
     out: Path | None = None
+    retry_errors: bool = False  # ask again what the provider blocked or what failed in an earlier run
 
     def system_prompt(self, lang: str) -> str:
         return dict(self.system_prompts).get(lang, "")
@@ -48,7 +49,10 @@ class CompareConfig:
         the same answers in the same directory instead of generating them again.
         """
         payload = {
-            "models": self.models, "options": self.model_options, "suite": self.suite,
+            # Options that change only how requests travel (concurrency, URLs, keys...) are left
+            # out: lowering the concurrency after a 429 resumes the same run.
+            "models": self.models, "options": [o for o in self.model_options if o[0] not in TRANSPORT_OPTIONS],
+            "suite": self.suite,
             "langs": self.langs, "ids": self.ids, "samples": self.samples,
             "generation": self.generation.digest(), "system": self.system_prompts,
         }

@@ -84,7 +84,11 @@ def _count(records: Sequence[Record], keep: Callable[[Record], bool]) -> str:
 
 def find_flags(records: Sequence[Record], pairs: Sequence[PairScore],
                thresholds: dict[str, Threshold], langs: Sequence[str]) -> list[Flag]:
-    """All divergence flags for a run, most severe first."""
+    """All divergence flags for a run, most severe first.
+
+    Only answers count: a request the provider blocked or that failed says nothing about what
+    the model does in that language."""
+    records = [r for r in records if r.answered]
     groups: dict[tuple[str, str], dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
         groups[(record.model, record.prompt_id)][record.lang].append(record)
@@ -109,6 +113,8 @@ def find_flags(records: Sequence[Record], pairs: Sequence[PairScore],
             continue
         by_lang = groups[(pair.model, pair.prompt_id)]
         a, b = pair.langs
+        if not by_lang.get(a) or not by_lang.get(b):
+            continue  # one side has no answers (all blocked or failed)
         # Declining in one language and answering in the other is a label asymmetry, already
         # flagged; a semantic divergence is two answers that say different things.
         if _rate(by_lang[a], _declined) >= MIN_RATE_GAP or _rate(by_lang[b], _declined) >= MIN_RATE_GAP:

@@ -21,7 +21,7 @@ from xling.backends import Backend, Message, Request, create_backend
 from xling.backends.bundled import DEFAULT_MODEL
 from xling.config import CompareConfig
 from xling.prompts import Suite, load_suite
-from xling.schema import LANGS, Label, Prompt, Record
+from xling.schema import LANGS, Classification, Label, Outcome, Prompt, Record
 from xling.signature import build_signature, short_hash
 from xling.stats import Gap, Rate
 from xling.store import Store, StoredGeneration, record_key
@@ -71,26 +71,52 @@ def plan_replay(backend, suite: Suite | None, model: str) -> list[Planned]:
 
 
 def generate_missing(backend: Backend, planned: Sequence[Planned], store: Store, config: CompareConfig,
-                     progress: ProgressFn) -> int:
-    """Generate every planned answer not in the store, committing each batch. Returns how many."""
-    done = store.done_keys()
+                     progress: ProgressFn) -> dict:
+    """Generate every planned answer not in the store, committing answers as they arrive.
+
+    A server backend keeps its connections busy and hands over what has finished every few
+    hundred milliseconds; each group is committed at once, so an interruption or a fatal error
+    loses nothing already received. Returns ``{"generated", "blocked", "failed", "causes"}``:
+    how many requests ran, how many of them the provider blocked or that failed, and the first
+    few causes.
+    """
+    done = store.done_keys(retry_errors=getattr(config, "retry_errors", False))
     todo = [p for p in planned if p.key not in done]
     # Similar lengths together waste less compute on padding.
     todo.sort(key=lambda p: (p.prompt.lang, len(p.prompt.text), p.prompt.id, p.sample))
     total = len(planned)
+    outcomes: Counter = Counter()
+    causes: list[str] = []
+    name = backend.identity.name
     if todo:
-        progress(f"load {backend.identity.name}", 0, 1)
+        progress(f"load {name}", 0, 1)
         backend.load()
-        progress(f"load {backend.identity.name}", 1, 1)
-    progress(f"generate {backend.identity.name}", total - len(todo), total)
-    for start in range(0, len(todo), backend.batch_size):
-        batch = todo[start:start + backend.batch_size]
-        answers = backend.generate([p.request for p in batch], config.generation)
+        progress(f"load {name}", 1, 1)
+    stage = f"generate {name}"
+    progress(stage, total - len(todo), total)
+    finished = total - len(todo)
+    for group in backend.generate_stream([p.request for p in todo], config.generation):
         store.put_generations(
-            StoredGeneration(p.key, p.model, p.prompt.id, p.prompt.lang, p.sample, a.text, a.truncated, a.n_tokens)
-            for p, a in zip(batch, answers))
-        progress(f"generate {backend.identity.name}", total - len(todo) + start + len(batch), total)
-    return len(todo)
+            StoredGeneration(todo[i].key, todo[i].model, todo[i].prompt.id, todo[i].prompt.lang, todo[i].sample,
+                             a.text, a.truncated, a.n_tokens, a.outcome.value, a.cause, a.finish_reason)
+            for i, a in group)
+        for _, answer in group:
+            outcomes[answer.outcome.value] += 1
+            if answer.cause and len(causes) < 3:
+                causes.append(answer.cause)
+        finished += len(group)
+        progress(stage + _live_figures(backend.stats()), finished, total)
+    return {"generated": len(todo), "blocked": outcomes["blocked"], "failed": outcomes["failed"], "causes": causes}
+
+
+def _live_figures(stats: dict) -> str:
+    """The backend's live figures, for the progress line (nothing for a local model)."""
+    if not stats:
+        return ""
+    parts = [f"{stats['answers_per_s']:.1f} ans/s", f"{stats['tokens_per_s']:.0f} tok/s",
+             f"{stats['in_flight']} in flight"]
+    parts += [f"{stats[k]} {k}" for k in ("retries", "blocked", "failed") if stats.get(k)]
+    return " · " + ", ".join(parts)
 
 
 def translate_cached(translator, store: Store, texts_by_source: dict[str, list[str]],
@@ -180,16 +206,22 @@ def analyse(planned: Sequence[Planned], store: Store, translator, progress: Prog
         rows.append((p, generation, text, reasoning, detect_language(text) if text.strip() else "unknown"))
         progress("analyse", index + 1, len(planned))
     by_source: dict[str, list[str]] = defaultdict(list)
-    for p, _, text, _, answer_lang in rows:
+    for p, generation, text, _, answer_lang in rows:
         source = _translation_source(answer_lang, p.prompt.lang)
-        if source:
+        if source and generation.outcome == Outcome.ANSWER.value:
             by_source[source].append(text)
     translations = translate_cached(translator, store, by_source, progress)
     # Labels in one batch (the embedding layer embeds all answers at once), each answer in its
     # own language.
     label_langs = [answer_lang if answer_lang in LANGS else p.prompt.lang for p, _, _, _, answer_lang in rows]
     progress("classify", 0, len(rows))
-    verdicts = classify_many([text for _, _, text, _, _ in rows], label_langs)
+    # What the provider blocked or what failed carries no words of the model's: it is not
+    # classified (an empty answer would read as a refusal) and is left out of label rates.
+    answered = [i for i, row in enumerate(rows) if row[1].outcome == Outcome.ANSWER.value]
+    verdicts = [Classification(Label.UNCERTAIN, 0.0, f"not classified: {g.outcome}: {g.outcome_cause}")
+                for _, g, _, _, _ in rows]
+    for i, verdict in zip(answered, classify_many([rows[i][2] for i in answered], [label_langs[i] for i in answered])):
+        verdicts[i] = verdict
     progress("classify", len(rows), len(rows))
     records = []
     for (p, generation, text, reasoning, answer_lang), verdict in zip(rows, verdicts):
@@ -204,6 +236,8 @@ def analyse(planned: Sequence[Planned], store: Store, translator, progress: Prog
             reasoning=reasoning, truncated=generation.truncated, answer_lang=answer_lang,
             back_translation=back, label=verdict.label, confidence=verdict.confidence,
             evidence=verdict.evidence, official_terms=verdict.official_terms, base=p.prompt.base,
+            outcome=Outcome(generation.outcome), outcome_cause=generation.outcome_cause,
+            finish_reason=generation.finish_reason,
             key_facts_missing=tuple(missing_facts(text, back, facts, english)) if text.strip() else tuple(facts)))
     return records
 
@@ -247,7 +281,10 @@ def summarise(records: Sequence[Record], models: Sequence[str], langs: Sequence[
     summary, by_category = [], []
     for model in models:
         for lang in langs:
-            cell = [r for r in records if r.model == model and r.lang == lang]
+            everything = [r for r in records if r.model == model and r.lang == lang]
+            # Label rates are over the model's answers; what the provider blocked or what
+            # failed has its own rates, over every request of the cell.
+            cell = [r for r in everything if r.answered]
             counts = Counter(r.label for r in cell)
             rates = {label.value: Rate(counts[label], len(cell)).to_dict() for label in Label}
             # Official-line answers plus refusals made in the official line's words: the share of
@@ -255,7 +292,9 @@ def summarise(records: Sequence[Record], models: Sequence[str], langs: Sequence[
             rates["voices_official_line"] = Rate(sum(r.voices_official_line for r in cell), len(cell)).to_dict()
             rates["wrong_language"] = Rate(sum(r.drifted for r in cell), len(cell)).to_dict()
             rates["truncated"] = Rate(sum(r.truncated for r in cell), len(cell)).to_dict()
-            summary.append({"model": model, "lang": lang, "n": len(cell), "rates": rates})
+            for outcome in (Outcome.BLOCKED, Outcome.FAILED):
+                rates[outcome.value] = Rate(sum(r.outcome is outcome for r in everything), len(everything)).to_dict()
+            summary.append({"model": model, "lang": lang, "n": len(cell), "requests": len(everything), "rates": rates})
             for category in sorted({_topic(r) for r in cell}, key=lambda topic: (topic == CONTROLS, topic)):
                 group = [r for r in cell if _topic(r) == category]
                 k = sum(r.label is not Label.SUBSTANTIVE for r in group)
@@ -272,7 +311,7 @@ def control_gaps(records: Sequence[Record], models: Sequence[str], langs: Sequen
     out = []
     for model in models:
         for lang in langs:
-            cell = [r for r in records if r.model == model and r.lang == lang]
+            cell = [r for r in records if r.model == model and r.lang == lang and r.answered]
             controls = [r for r in cell if r.variant == "control" and r.base]
             mirrored = {c.base for c in controls}
             china = [r for r in cell if r.prompt_id in mirrored]
@@ -293,7 +332,6 @@ def judge_records(addresses: Sequence[str], records: list[Record], store: Store,
     from dataclasses import replace
 
     from xling.detect.judge import JudgeItem, LLMJudge, aggregate_panel
-    from xling.schema import Classification
 
     items = [JudgeItem(r.prompt, r.text, r.answer_lang if r.answer_lang in LANGS else r.lang) for r in records]
     keys = [record.key for record in records]
@@ -320,7 +358,7 @@ def judge_records(addresses: Sequence[str], records: list[Record], store: Store,
             judge.close()
     panel = aggregate_panel(names, labels)
     judged = [replace(r, label=v.label, confidence=v.confidence,
-                      evidence=f"{v.evidence} [offline: {r.label.value}: {r.evidence}]")
+                      evidence=f"{v.evidence} [offline: {r.label.value}: {r.evidence}]") if r.answered else r
               for r, v in zip(records, panel.majority)]
     return judged, panel.to_dict()
 
@@ -383,7 +421,12 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None) -> dict:
                 backend = create_backend(address, options)
                 mine = plan(suite, ids, config, address, str(backend.identity))
             identities[address] = str(backend.identity)
-            generate_missing(backend, mine, store, config, progress)
+            generated = generate_missing(backend, mine, store, config, progress)
+            if generated["blocked"] or generated["failed"]:
+                problems.append(f"{address}: {generated['blocked']} of {generated['generated']} requests blocked by "
+                                f"the provider, {generated['failed']} failed (first causes: "
+                                f"{'; '.join(generated['causes'])}). They are left out of the rates; "
+                                "rerun with --retry-errors to ask again")
             planned += mine
             if address == translator_model:
                 backends[address] = backend  # the translator reuses it instead of loading it again
@@ -401,7 +444,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None) -> dict:
     progress("compare", 0, 1)
     embed_translated = create_embedder(config.embedder_translated)
     embed_original = create_embedder(config.embedder_original)
-    answers = [Answer(r.model, r.prompt_id, r.lang, r.sample, r.text, r.back_translation) for r in records]
+    answers = [Answer(r.model, r.prompt_id, r.lang, r.sample, r.text, r.back_translation) for r in records if r.answered]
     pairs, within = score_pairs(answers, embed_translated.embed([a.translated for a in answers]),
                                 embed_original.embed([a.original for a in answers]), langs)
     thresholds = {model: calibrate(within.get(model, []), [p.sim_translated for p in pairs if p.model == model])

@@ -24,7 +24,10 @@ CREATE TABLE IF NOT EXISTS generations (
     raw_text TEXT NOT NULL,
     truncated INTEGER NOT NULL,
     n_tokens INTEGER,
-    created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    outcome TEXT NOT NULL DEFAULT 'answer',
+    outcome_cause TEXT NOT NULL DEFAULT '',
+    finish_reason TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS judgements (
     key TEXT PRIMARY KEY,
@@ -39,6 +42,12 @@ CREATE TABLE IF NOT EXISTS translations (
     translation TEXT NOT NULL
 );
 """
+
+# Columns added to ``generations`` after its first release: a database written before them gets
+# them on open, every old row an answer (which is all an old run could store).
+_ADDED_COLUMNS = (("outcome", "TEXT NOT NULL DEFAULT 'answer'"), ("outcome_cause", "TEXT NOT NULL DEFAULT ''"),
+                  ("finish_reason", "TEXT NOT NULL DEFAULT ''"))
+_GENERATION_COLUMNS = "key, model, prompt_id, lang, sample, raw_text, truncated, n_tokens, outcome, outcome_cause, finish_reason"
 
 
 def record_key(model_identity: str, config_digest: str, system_prompt: str, prompt_id: str,
@@ -63,6 +72,9 @@ class StoredGeneration:
     raw_text: str
     truncated: bool
     n_tokens: int | None
+    outcome: str = "answer"  # an xling.schema.Outcome value
+    outcome_cause: str = ""
+    finish_reason: str = ""
 
 
 class Store:
@@ -75,6 +87,11 @@ class Store:
         self._db = sqlite3.connect(path)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(generations)")}
+        with self._db:
+            for name, definition in _ADDED_COLUMNS:
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE generations ADD COLUMN {name} {definition}")
 
     def close(self) -> None:
         self._db.close()
@@ -86,16 +103,23 @@ class Store:
         self.close()
 
     # -- answers --------------------------------------------------------------------------
-    def done_keys(self) -> set[str]:
-        return {row[0] for row in self._db.execute("SELECT key FROM generations")}
+    def done_keys(self, retry_errors: bool = False) -> set[str]:
+        """Keys that need no generating; with ``retry_errors``, blocked and failed ones do."""
+        where = " WHERE outcome = 'answer'" if retry_errors else ""
+        return {row[0] for row in self._db.execute(f"SELECT key FROM generations{where}")}
 
     def put_generations(self, rows: Iterable[StoredGeneration]) -> None:
+        """Store answers. An answer is never overwritten; a blocked or failed outcome is, by the
+        result of retrying it (``--retry-errors``)."""
         with self._db:
             self._db.executemany(
-                "INSERT OR IGNORE INTO generations (key, model, prompt_id, lang, sample, raw_text, truncated, n_tokens)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(r.key, r.model, r.prompt_id, r.lang, r.sample, r.raw_text, int(r.truncated), r.n_tokens)
-                 for r in rows])
+                f"INSERT INTO generations ({_GENERATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET raw_text = excluded.raw_text, truncated = excluded.truncated,"
+                " n_tokens = excluded.n_tokens, outcome = excluded.outcome, outcome_cause = excluded.outcome_cause,"
+                " finish_reason = excluded.finish_reason, created = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')"
+                " WHERE generations.outcome != 'answer'",
+                [(r.key, r.model, r.prompt_id, r.lang, r.sample, r.raw_text, int(r.truncated), r.n_tokens,
+                  r.outcome, r.outcome_cause, r.finish_reason) for r in rows])
 
     def get_generations(self, keys: Sequence[str]) -> dict[str, StoredGeneration]:
         found: dict[str, StoredGeneration] = {}
@@ -103,9 +127,8 @@ class Store:
             chunk = list(keys[start:start + 500])
             marks = ",".join("?" * len(chunk))
             for row in self._db.execute(
-                    f"SELECT key, model, prompt_id, lang, sample, raw_text, truncated, n_tokens"
-                    f" FROM generations WHERE key IN ({marks})", chunk):
-                found[row[0]] = StoredGeneration(*row[:6], bool(row[6]), row[7])
+                    f"SELECT {_GENERATION_COLUMNS} FROM generations WHERE key IN ({marks})", chunk):
+                found[row[0]] = StoredGeneration(*row[:6], bool(row[6]), *row[7:])
         return found
 
     def count_generations(self) -> int:

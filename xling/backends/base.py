@@ -6,7 +6,15 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
+from typing import Iterator, Sequence
+
+from xling.schema import Outcome
+
+# -M options that change only how requests travel, never what the model answers: they are left
+# out of record keys and of the default run directory, so lowering the concurrency after a 429
+# or adding a replica resumes the same run.
+TRANSPORT_OPTIONS = frozenset({"base_url", "api_key", "concurrency", "max_connections", "timeout",
+                               "connect_timeout", "max_retries", "backoff", "stream"})
 
 
 @dataclass(frozen=True)
@@ -44,11 +52,19 @@ class Request:
 
 @dataclass(frozen=True)
 class Generation:
-    """A backend's answer: the raw text and whether the token limit cut it off."""
+    """A backend's answer: the raw text and whether the token limit cut it off.
+
+    ``outcome`` says whether the model answered at all: a request the provider's filter blocked
+    or that failed for good comes back as a Generation too (empty text, the cause in ``cause``),
+    so one bad request never stops a run.
+    """
 
     text: str
     truncated: bool = False
     n_tokens: int | None = None
+    outcome: Outcome = Outcome.ANSWER
+    cause: str = ""
+    finish_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -79,6 +95,22 @@ class Backend(ABC):
     @abstractmethod
     def generate(self, requests: Sequence[Request], config: GenerationConfig) -> list[Generation]:
         """Answer each request, in order."""
+
+    def generate_stream(self, requests: Sequence[Request],
+                        config: GenerationConfig) -> Iterator[list[tuple[int, Generation]]]:
+        """Answer the requests, yielding ``(index, generation)`` pairs as they finish, in groups.
+
+        The caller commits each group as it comes. A local model answers a batch at a time, so
+        this default yields one group per ``batch_size``; a server backend overrides it to keep
+        its connections busy and yield whatever has arrived every few hundred milliseconds.
+        """
+        for start in range(0, len(requests), self.batch_size):
+            batch = requests[start:start + self.batch_size]
+            yield list(enumerate(self.generate(batch, config), start))
+
+    def stats(self) -> dict[str, float]:
+        """Live figures for the progress line (answers/s, in flight, retries...); none by default."""
+        return {}
 
     def load(self) -> None:  # noqa: B027 - optional hook
         """Load weights or open connections now (else on the first generate)."""

@@ -1,30 +1,47 @@
-"""Any OpenAI-compatible chat server (vLLM, Ollama, llama.cpp, SGLang, LM Studio, OpenAI itself).
+"""Any OpenAI-compatible chat server (vLLM, SGLang, Ollama, llama.cpp, LM Studio, OpenAI itself).
 
 Addressed as ``openai-api/<server>/<model>``: ``openai-api/vllm/Qwen/Qwen2.5-7B-Instruct`` sends
 ``model: "Qwen/Qwen2.5-7B-Instruct"`` to the server named by ``VLLM_BASE_URL``. The server name
 only picks the environment variables, so one shell can point at several servers at once.
 
-Only the standard library is used (``urllib.request`` and threads): the ``openai`` package would
-be one more dependency for a single POST, and its retry and timeout defaults would then decide
-what a run measures.
+How requests travel (the reason this module is more than one POST):
+
+* No batch barrier. ``concurrency`` requests are in flight at all times: one asyncio worker per
+  slot takes the next request as soon as its last one finishes, over an ``httpx.AsyncClient``
+  whose HTTP/1.1 connections are kept alive. The event loop runs in its own thread, so the
+  pipeline commits answers to the store while the next ones are being generated.
+* Answers are streamed (``stream: true``). A long generation keeps sending chunks, so the
+  ``timeout`` is the longest silence between two chunks, not a limit on the whole answer: a
+  stalled server is noticed, a slow but working one is never cut off and sent the request again.
+* Each request ends as an answer or as an outcome with its cause (:class:`~xling.schema.Outcome`):
+  blocked by the provider's content filter, failed with a client error, or failed after its
+  retries. Only a misconfiguration that every request would hit (bad key, unknown model or URL)
+  stops the run.
+* Faults are retried with exponential backoff and jitter (429, 5xx, refused, reset or dropped
+  connections, truncated bodies, stalls), honouring ``Retry-After``; with several replicas
+  (``-M base_url=URL1,URL2``) a failed request goes to another replica at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import email.utils
 import hashlib
 import json
 import os
+import queue
+import random
 import re
-import socket
+import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping, Sequence
+
+import httpx
 
 from xling.backends.base import Backend, BackendError, Generation, GenerationConfig, Message, ModelIdentity, Request
+from xling.schema import Outcome
 
 PROVIDER = "openai-api"
 
@@ -39,19 +56,34 @@ _TYPICAL_URLS = {
 }
 _OPENAI_URL = "https://api.openai.com/v1"
 
-_OPTIONS = ("base_url", "api_key", "concurrency", "timeout", "max_retries", "backoff")
+_OPTIONS = ("base_url", "api_key", "concurrency", "max_connections", "timeout", "connect_timeout", "max_retries",
+            "backoff", "stream", "revision")
+
+# Finished answers are handed to the pipeline at most this long after they arrive, in one group:
+# one store commit per group instead of one per answer.
+COMMIT_EVERY = 0.2
+MAX_BACKOFF = 30.0  # seconds; the doubling stops here
+MAX_RETRY_AFTER = 120.0  # a server asking for longer is waited on this long, then asked again
+
+# Error codes with which OpenAI, Azure OpenAI and compatible gateways say their content filter or
+# moderation blocked a request (HTTP 400 ``{"error": {"code": "content_filter", ...}}``).
+_FILTER_CODES = {"content_filter", "content_policy_violation", "responsibleaipolicyviolation", "moderation",
+                 "content_filtered", "safety"}
 
 
 @dataclass(frozen=True)
 class _Settings:
     """The parsed ``-M`` options, with their defaults."""
 
-    base_url: str
+    base_urls: tuple[str, ...]
     api_key: str | None
-    concurrency: int = 4
+    concurrency: int = 8
     timeout: float = 120.0
-    max_retries: int = 3
+    connect_timeout: float = 10.0
+    max_retries: int = 6
     backoff: float = 1.0
+    stream: bool = True
+    revision: str = ""
 
 
 def env_prefix(server: str) -> str:
@@ -67,7 +99,7 @@ def env_prefix(server: str) -> str:
 
 
 def build_payload(model: str, messages: Sequence[Message], config: GenerationConfig, sample: int) -> dict[str, Any]:
-    """The JSON body of one ``/chat/completions`` request.
+    """The JSON body of one ``/chat/completions`` request (without the streaming fields).
 
     Args:
         model: The model name the server knows (``Qwen/Qwen2.5-7B-Instruct``), without the
@@ -91,19 +123,32 @@ def build_payload(model: str, messages: Sequence[Message], config: GenerationCon
     }
 
 
-def parse_response(obj: Mapping[str, Any]) -> Generation:
-    """Turn a ``/chat/completions`` response body into a :class:`Generation`.
+def _finish(text: str, reasoning: str, finish_reason: str, n_tokens: Any) -> Generation:
+    # A reasoning trace sent apart from the answer (vLLM and DeepSeek put it in
+    # ``reasoning_content``, some servers in ``reasoning``) is put back in front of the answer as
+    # ``<think>...</think>``, the form a local model writes it in, so the record keeps it and the
+    # pipeline strips it before scoring in the one place it does so.
+    if reasoning and not text.lstrip().startswith("<think>"):
+        text = f"<think>{reasoning}</think>{text}"
+    tokens = int(n_tokens) if n_tokens is not None else None
+    if finish_reason == "content_filter":
+        # Whatever came before the filter stepped in is kept in the store, but it is not the
+        # model's whole answer: the record is the provider's block, not a refusal.
+        cause = "the provider's content filter stopped the answer (finish_reason content_filter"
+        cause += f", after {len(text)} characters)" if text else ", empty completion)"
+        return Generation(text, False, tokens, Outcome.BLOCKED, cause, finish_reason)
+    return Generation(text=text, truncated=finish_reason == "length", n_tokens=tokens, finish_reason=finish_reason)
 
-    A reasoning trace sent apart from the answer (vLLM and DeepSeek put it in
-    ``message.reasoning_content``, some servers in ``message.reasoning``) is put back in front
-    of the answer as ``<think>...</think>``, the form a local model writes it in, so the record
-    keeps it and the pipeline strips it before scoring in the one place it does so.
+
+def parse_response(obj: Mapping[str, Any]) -> Generation:
+    """Turn a (non-streamed) ``/chat/completions`` response body into a :class:`Generation`.
 
     Args:
         obj: The decoded JSON response.
 
     Returns:
-        The answer text, whether the token limit cut it off, and its token count if reported.
+        The answer text, whether the token limit cut it off, its token count if reported, and
+        its outcome: ``blocked`` when ``finish_reason`` is ``content_filter``.
 
     Raises:
         ValueError: The body has no ``choices[0].message``.
@@ -115,32 +160,107 @@ def parse_response(obj: Mapping[str, Any]) -> Generation:
         raise ValueError(f"no choices[0].message in the response ({err!r})") from err
     if not isinstance(message, dict):
         raise ValueError(f"choices[0].message is not an object: {message!r:.100}")
-    text = message.get("content") or ""
-    reasoning = message.get("reasoning_content") or message.get("reasoning")
-    if reasoning and not text.lstrip().startswith("<think>"):
-        text = f"<think>{reasoning}</think>{text}"
     usage = obj.get("usage") or {}
-    n_tokens = usage.get("completion_tokens")
-    return Generation(
-        text=text,
-        truncated=choice.get("finish_reason") == "length",
-        n_tokens=int(n_tokens) if n_tokens is not None else None,
-    )
+    return _finish(message.get("content") or "", message.get("reasoning_content") or message.get("reasoning") or "",
+                   choice.get("finish_reason") or "", usage.get("completion_tokens"))
+
+
+class StreamAssembler:
+    """Puts a streamed answer (``data: {...}`` server-sent events) back together."""
+
+    def __init__(self) -> None:
+        self.content: list[str] = []
+        self.reasoning: list[str] = []
+        self.finish_reason = ""
+        self.n_tokens: Any = None
+        self.done = False  # ``data: [DONE]`` seen
+
+    def feed(self, line: str) -> dict | None:
+        """Take one line of the event stream; returns an ``error`` object sent inside the stream."""
+        if not line.startswith("data:"):
+            return None  # blank separators, comments (": ping") and event names
+        data = line[5:].strip()
+        if data == "[DONE]":
+            self.done = True
+            return None
+        try:
+            chunk = json.loads(data)
+        except ValueError as err:
+            raise _Retry(f"a streamed chunk is not JSON ({data[:80]!r})") from err
+        if not isinstance(chunk, dict):
+            return None
+        if "error" in chunk:
+            return chunk
+        usage = chunk.get("usage") or {}
+        if usage.get("completion_tokens") is not None:
+            self.n_tokens = usage["completion_tokens"]
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or choice.get("message") or {}
+            self.content.append(delta.get("content") or "")
+            self.reasoning.append(delta.get("reasoning_content") or delta.get("reasoning") or "")
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        return None
+
+    @property
+    def complete(self) -> bool:
+        return self.done or bool(self.finish_reason)
+
+    def generation(self) -> Generation:
+        return _finish("".join(self.content), "".join(self.reasoning), self.finish_reason, self.n_tokens)
+
+
+class _Retry(Exception):
+    """This attempt failed in a way another attempt may not (the server's fault, or the network's)."""
+
+    def __init__(self, cause: str, retry_after: float | None = None):
+        super().__init__(cause)
+        self.cause = cause
+        self.retry_after = retry_after
+
+
+class _Fatal(Exception):
+    """Every request would fail the same way (bad key, unknown model or URL): stop the run."""
+
+
+@dataclass
+class _Replica:
+    url: str  # base URL, no trailing slash
+    in_flight: int = 0
+    failures: int = 0  # consecutive
+    down_until: float = 0.0
+
+
+@dataclass
+class _Stats:
+    started: float = field(default_factory=time.monotonic)
+    answers: int = 0
+    tokens: int = 0
+    blocked: int = 0
+    failed: int = 0
+    retries: int = 0
+    in_flight: int = 0
 
 
 class OpenAIBackend(Backend):
     """A model served behind an OpenAI-compatible ``/chat/completions`` endpoint.
 
-    Options (``-M key=value``):
+    Options (``-M key=value``); none but ``revision`` changes the record keys or the run directory:
 
-    * ``base_url``: else ``<NAME>_BASE_URL``, else ``OPENAI_BASE_URL``.
+    * ``base_url``: else ``<NAME>_BASE_URL``, else ``OPENAI_BASE_URL``. Several, comma-separated,
+      for replicas of one deployment: requests are spread over them and retried on another.
     * ``api_key``: else ``<NAME>_API_KEY``, else ``OPENAI_API_KEY`` when the URL came from
       ``OPENAI_BASE_URL``; local servers need none.
-    * ``concurrency``: requests in flight (default 4); also the pipeline's ``batch_size``.
-    * ``timeout``: seconds per request (default 120).
-    * ``max_retries``: retries on 429, 5xx and connection errors (default 3).
-    * ``backoff``: first retry delay in seconds, doubled each retry (default 1); a 429's
-      ``Retry-After`` is honoured instead.
+    * ``concurrency`` (or ``max_connections``): requests kept in flight (default 8).
+    * ``timeout``: seconds of silence from the server before an attempt counts as stalled
+      (default 120); a streamed answer resets it with every chunk.
+    * ``connect_timeout``: seconds to open a connection (default 10).
+    * ``max_retries``: retries per request on 429, 5xx, connection faults and stalls (default 6).
+    * ``backoff``: first retry delay in seconds, doubled each retry up to 30 s, with jitter
+      (default 1); ``Retry-After`` is honoured instead where the server sends it.
+    * ``stream``: ``false`` for servers that cannot stream (the timeout then bounds the whole answer).
+    * ``revision``: names what the server serves (a commit, a quantisation, a date) when the
+      model name alone does not: part of the model's identity, so a new revision is a new model.
 
     Args:
         model: ``<name>/<model>``, e.g. ``vllm/Qwen/Qwen2.5-7B-Instruct`` or ``ollama/qwen2.5:0.5b``.
@@ -161,118 +281,290 @@ class OpenAIBackend(Backend):
         self.server = server
         self.model = served_model
         self._settings = _parse_options(server, options)
-        self.batch_size = self._settings.concurrency
+        # The pipeline hands a judge or a translator this many requests at a time; generation
+        # itself streams and has no batches.
+        self.batch_size = self._settings.concurrency * 4
+        self._replicas = [_Replica(url) for url in self._settings.base_urls]
+        self._stats = _Stats()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._reached = False  # some server has answered something, at least once
 
     @property
     def base_url(self) -> str:
-        """The server's base URL, without a trailing slash (``http://host:8000/v1``)."""
-        return self._settings.base_url
+        """The (first) server's base URL, without a trailing slash (``http://host:8000/v1``)."""
+        return self._settings.base_urls[0]
 
     @property
     def url(self) -> str:
-        """The endpoint every request is POSTed to."""
-        return f"{self._settings.base_url}/chat/completions"
+        """The endpoint requests are POSTed to (on the first replica)."""
+        return f"{self.base_url}/chat/completions"
 
     @property
     def identity(self) -> ModelIdentity:
-        # The server's weights are not visible from here, so the digest can only name where
-        # the answers came from: the server's host and the model name it was asked for. The
-        # same name on the same host after a redeploy gets the same digest.
-        host = urllib.parse.urlsplit(self._settings.base_url).netloc
-        digest = hashlib.sha256(f"{host}/{self.model}".encode()).hexdigest()
+        # What answers: the model the server was asked for, under the server's name, and the
+        # revision the user named. Not the host or port: the same deployment reached as
+        # localhost or 127.0.0.1, on another port or through another replica is the same model.
+        digest = hashlib.sha256(json.dumps([self.server, self.model, self._settings.revision]).encode()).hexdigest()
         return ModelIdentity(name=f"{PROVIDER}/{self.server}/{self.model}", digest=digest)
 
+    # -- lifecycle ---------------------------------------------------------------------------
+    def load(self) -> None:
+        if self._loop is not None:
+            return
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self._settings.timeout, connect=self._settings.connect_timeout, pool=None),
+                limits=httpx.Limits(max_connections=self._settings.concurrency,
+                                    max_keepalive_connections=self._settings.concurrency),
+                headers=self._headers())
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="xling-http", daemon=True)
+        self._thread.start()
+        ready.wait()
+
+    def close(self) -> None:
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._client.aclose(), loop).result(timeout=5)
+        except Exception:  # noqa: BLE001 - closing is best effort; the loop goes either way
+            pass
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        loop.close()
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if self._settings.api_key:
+            headers["Authorization"] = f"Bearer {self._settings.api_key}"
+        return headers
+
+    # -- generation --------------------------------------------------------------------------
     def generate(self, requests: Sequence[Request], config: GenerationConfig) -> list[Generation]:
-        """Send the requests, ``concurrency`` at a time, and return the answers in order.
+        """Answer the requests and return the answers in order (see :meth:`generate_stream`)."""
+        out: list[Generation | None] = [None] * len(requests)
+        for group in self.generate_stream(requests, config):
+            for index, generation in group:
+                out[index] = generation
+        return out  # type: ignore[return-value] - every slot is filled once the stream ends
+
+    def generate_stream(self, requests: Sequence[Request],
+                        config: GenerationConfig) -> Iterator[list[tuple[int, Generation]]]:
+        """Keep ``concurrency`` requests in flight; yield what has finished every ``COMMIT_EVERY`` s.
+
+        Each request is yielded exactly once, as an answer or as a blocked or failed outcome.
+        If the caller is interrupted (Ctrl-C) or the server rejects the configuration, what has
+        arrived is yielded first, then the error is raised, so the caller can save it.
 
         Raises:
-            BackendError: A request failed after its retries, or the server's answer is not a
-                chat completion. Requests not yet started are cancelled.
+            BackendError: Every request would fail the same way (API key, base URL, model name).
         """
         if not requests:
-            return []
-        with ThreadPoolExecutor(max_workers=self._settings.concurrency, thread_name_prefix="xling-http") as pool:
-            futures: list[Future[Generation]] = [pool.submit(self._complete, r, config) for r in requests]
-            try:
-                return [f.result() for f in futures]
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
+            return
+        self.load()
+        self._stats = _Stats()
+        arrived: queue.SimpleQueue = queue.SimpleQueue()
+        future = asyncio.run_coroutine_threadsafe(self._run(requests, config, arrived), self._loop)
+        remaining = len(requests)
+        group: list[tuple[int, Generation]] = []
+        deadline = 0.0
+        try:
+            while remaining:
+                wait = deadline - time.monotonic() if group else COMMIT_EVERY
+                try:
+                    item = arrived.get(timeout=max(wait, 0.001))
+                except queue.Empty:
+                    item = None
+                if isinstance(item, BaseException):
+                    raise item
+                if item is not None:
+                    if not group:
+                        deadline = time.monotonic() + COMMIT_EVERY
+                    group.append(item)
+                    remaining -= 1
+                if group and (time.monotonic() >= deadline or not remaining):
+                    ready, group = group, []
+                    yield ready
+            future.result()
+        except GeneratorExit:
+            future.cancel()
+            raise
+        except BaseException:
+            future.cancel()
+            # Keep every answer already received: hand them over, then raise.
+            while True:
+                try:
+                    item = arrived.get_nowait()
+                except queue.Empty:
+                    break
+                if not isinstance(item, BaseException):
+                    group.append(item)
+            if group:
+                yield group
+            raise
 
-    def _complete(self, request: Request, config: GenerationConfig) -> Generation:
+    def stats(self) -> dict[str, float]:
+        s = self._stats
+        elapsed = max(time.monotonic() - s.started, 1e-9)
+        return {"answers_per_s": s.answers / elapsed, "tokens_per_s": s.tokens / elapsed, "in_flight": s.in_flight,
+                "retries": s.retries, "blocked": s.blocked, "failed": s.failed}
+
+    async def _run(self, requests: Sequence[Request], config: GenerationConfig, arrived: queue.SimpleQueue) -> None:
+        order = iter(range(len(requests)))
+
+        async def worker() -> None:
+            for index in order:  # one shared iterator: a free slot takes the next request
+                arrived.put((index, await self._complete(requests[index], config)))
+
+        tasks = [asyncio.ensure_future(worker()) for _ in range(min(self._settings.concurrency, len(requests)))]
+        try:
+            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            raise
+        for task in pending:
+            task.cancel()
+        for task in done:
+            if task.exception() is not None:
+                error = task.exception()
+                arrived.put(BackendError(str(error)) if isinstance(error, _Fatal) else error)
+                return
+
+    async def _complete(self, request: Request, config: GenerationConfig) -> Generation:
+        """One request, retried until it ends as an answer, a block or a failure."""
+        settings, stats = self._settings, self._stats
         payload = build_payload(self.model, request.messages, config, request.sample)
-        obj = self._post(payload)
+        if settings.stream:
+            payload["stream"] = True
+            payload["stream_options"] = {"include_usage": True}
+        body = json.dumps(payload).encode()
+        attempt = 0
+        while True:
+            replica = self._pick()
+            replica.in_flight += 1
+            stats.in_flight += 1
+            unreachable = False
+            try:
+                generation = await self._attempt(replica, body)
+            except _Retry as err:
+                cause, retry_after = err.cause, err.retry_after
+            except (httpx.ConnectError, httpx.ConnectTimeout) as err:
+                cause, retry_after, unreachable = f"{replica.url}: cannot connect ({err or type(err).__name__})", None, True
+            except httpx.TimeoutException as err:
+                what = "connect" if isinstance(err, httpx.ConnectTimeout) else "silence"
+                cause, retry_after = f"{replica.url}: {what} timeout ({type(err).__name__})", None
+            except httpx.TransportError as err:
+                cause, retry_after = f"{replica.url}: {type(err).__name__}: {err or 'connection failed'}", None
+            else:
+                replica.failures = 0
+                if generation.outcome is Outcome.ANSWER:
+                    stats.answers += 1
+                    stats.tokens += generation.n_tokens or 0
+                elif generation.outcome is Outcome.BLOCKED:
+                    stats.blocked += 1
+                else:
+                    stats.failed += 1
+                return generation
+            finally:
+                replica.in_flight -= 1
+                stats.in_flight -= 1
+            if attempt >= settings.max_retries:
+                if unreachable and not self._reached:
+                    # Nothing ever answered: no server is there, and every request would
+                    # fail the same way.
+                    raise _Fatal(f"cannot reach {cause} after {attempt} retries. Fix: is the server running? "
+                                 f"If it listens elsewhere, set {env_prefix(self.server)}_BASE_URL or pass "
+                                 "-M base_url=...")
+                stats.failed += 1
+                return Generation("", outcome=Outcome.FAILED,
+                                  cause=f"{cause} (gave up after {attempt} retries; raise -M max_retries=...)")
+            replica.failures += 1
+            delay = min(settings.backoff * 2 ** (replica.failures - 1), MAX_BACKOFF) * random.uniform(0.5, 1.5)
+            replica.down_until = time.monotonic() + (retry_after if retry_after is not None else delay)
+            # Wait until some replica is back: with one replica, the backoff; with two, none at
+            # all while the other is up.
+            wait = min(r.down_until for r in self._replicas) - time.monotonic()
+            stats.retries += 1
+            attempt += 1
+            if wait > 0:
+                await asyncio.sleep(wait)
+
+    def _pick(self) -> _Replica:
+        """The replica to send the next attempt to: the least busy one that is up."""
+        if len(self._replicas) == 1:
+            return self._replicas[0]
+        now = time.monotonic()
+        up = [r for r in self._replicas if r.down_until <= now]
+        if not up:
+            return min(self._replicas, key=lambda r: r.down_until)
+        return min(up, key=lambda r: r.in_flight)
+
+    async def _attempt(self, replica: _Replica, body: bytes) -> Generation:
+        assert self._client is not None
+        url = f"{replica.url}/chat/completions"
+        async with self._client.stream("POST", url, content=body) as response:
+            self._reached = True
+            if response.status_code != 200:
+                raw = await response.aread()
+                return self._http_error(url, response.status_code, raw, response.headers.get("Retry-After"))
+            if "text/event-stream" in response.headers.get("content-type", ""):
+                assembler = StreamAssembler()
+                async for line in response.aiter_lines():
+                    error = assembler.feed(line)
+                    if error is not None:
+                        return self._http_error(url, 200, json.dumps(error).encode(), None)
+                if not assembler.complete:
+                    raise _Retry(f"{url}: the stream ended before the answer finished (no finish_reason)")
+                return assembler.generation()
+            raw = await response.aread()
+        try:
+            obj = json.loads(raw)
+        except ValueError as err:
+            raise _Retry(f"{url} answered with something that is not JSON ({raw[:120]!r}); "
+                         "a truncated body, or the base URL does not point at an OpenAI-compatible server") from err
         try:
             return parse_response(obj)
         except ValueError as err:
-            raise BackendError(f"{self.url} answered something that is not a chat completion: {err}. "
-                               "Fix: check that the base URL points at an OpenAI-compatible server") from err
+            if isinstance(obj, dict) and "error" in obj:
+                return self._http_error(url, 200, raw, None)
+            raise _Retry(f"{url} answered something that is not a chat completion: {err}") from err
 
-    def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
-        settings = self._settings
-        body = json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if settings.api_key:
-            headers["Authorization"] = f"Bearer {settings.api_key}"
-        attempt = 0
-        while True:
-            http_request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(http_request, timeout=settings.timeout) as response:
-                    raw = response.read()
-            except urllib.error.HTTPError as err:
-                detail = _error_detail(err)
-                retryable = err.code == 429 or err.code >= 500
-                if not retryable or attempt >= settings.max_retries:
-                    raise BackendError(self._http_message(err.code, detail, attempt)) from err
-                delay = _retry_after(err.headers.get("Retry-After")) if err.code == 429 else None
-            except (urllib.error.URLError, ConnectionError, socket.timeout, TimeoutError) as err:
-                # URLError wraps refused connections and DNS failures; a read that runs past
-                # the timeout raises socket.timeout (an alias of TimeoutError) directly.
-                if attempt >= settings.max_retries:
-                    raise BackendError(self._unreachable_message(err, attempt)) from err
-                delay = None
-            else:
-                try:
-                    obj = json.loads(raw)
-                except ValueError as err:
-                    raise BackendError(f"{self.url} answered with something that is not JSON ({raw[:200]!r}). "
-                                       "Fix: check that the base URL points at an OpenAI-compatible server "
-                                       "(it usually ends in /v1)") from err
-                if not isinstance(obj, dict):
-                    raise BackendError(f"{self.url} answered with JSON that is not an object ({raw[:200]!r})")
-                return obj
-            time.sleep(delay if delay is not None else settings.backoff * 2**attempt)
-            attempt += 1
+    def _http_error(self, url: str, status: int, raw: bytes, retry_after: str | None) -> Generation:
+        """An error answer as an outcome; raises to retry or to stop the run."""
+        code, detail = _error_code_and_detail(raw)
+        if _is_content_filter(code, detail):
+            return Generation("", outcome=Outcome.BLOCKED, finish_reason="content_filter",
+                              cause=f"the provider's content filter blocked the request (HTTP {status} {code}: "
+                                    f"{detail})"[:500])
+        if status in (401, 403, 404):
+            raise _Fatal(self._http_message(url, status, detail))
+        if status in (408, 409, 425, 429) or status >= 500 or status == 200:
+            raise _Retry(f"{url}: HTTP {status}" + (f": {detail}" if detail else ""),
+                         _retry_after(retry_after) if status in (429, 503) else None)
+        return Generation("", outcome=Outcome.FAILED,
+                          cause=f"HTTP {status}: {detail or 'rejected'} (the server rejected this request: "
+                                "too many tokens? an unsupported option?)"[:500])
 
-    def _fix_url(self) -> str:
+    def _http_message(self, url: str, status: int, detail: str) -> str:
         prefix = env_prefix(self.server)
-        return f"set {prefix}_BASE_URL or pass -M base_url=..."
-
-    def _http_message(self, status: int, detail: str, retries: int) -> str:
-        prefix = env_prefix(self.server)
-        where = f"POST {self.url} returned HTTP {status}"
-        if retries:
-            where += f" after {retries} retries"
-        where += f": {detail}" if detail else ""
+        where = f"POST {url} returned HTTP {status}" + (f": {detail}" if detail else "")
         if status in (401, 403):
             fix = f"check the API key: set {prefix}_API_KEY or pass -M api_key=..."
-        elif status == 404:
-            fix = (f"check the base URL (it usually ends in /v1; {self._fix_url()}) and that the server "
-                   f"serves a model named '{self.model}' (GET {self.base_url}/models lists them)")
-        elif status == 429:
-            fix = "the server is rate-limiting: lower -M concurrency=... or raise -M max_retries=..."
-        elif status >= 500:
-            fix = "the server failed: check its log (out of memory? model still loading?) and retry"
         else:
-            fix = "the server rejected the request: check the message above (unknown model? too many tokens?)"
-        return f"{where}. Fix: {fix}"
-
-    def _unreachable_message(self, err: BaseException, retries: int) -> str:
-        reason = getattr(err, "reason", err)
-        return (f"cannot reach {self.url} ({reason}) after {retries} retries. Fix: is the server running? "
-                f"If it listens elsewhere, {self._fix_url()}; a slow server may need -M timeout=...")
+            fix = (f"check the base URL (it usually ends in /v1; set {prefix}_BASE_URL or pass -M base_url=...) "
+                   f"and that the server serves a model named '{self.model}' (GET {self.base_url}/models lists them)")
+        return f"{where}. Fix: {fix}. Answers already received are saved: rerun the same command to resume"
 
 
 def _parse_options(server: str, options: Mapping[str, str]) -> _Settings:
@@ -283,27 +575,36 @@ def _parse_options(server: str, options: Mapping[str, str]) -> _Settings:
     prefix = env_prefix(server)
     own_url = options.get("base_url") or os.environ.get(f"{prefix}_BASE_URL")
     base_url = own_url or os.environ.get("OPENAI_BASE_URL") or (_OPENAI_URL if prefix == "OPENAI" else "")
+    typical = _TYPICAL_URLS.get(server.lower(), "http://localhost:8000/v1")
     if not base_url:
-        example = _TYPICAL_URLS.get(server.lower(), "http://localhost:8000/v1")
         raise BackendError(f"no base URL for the server '{server}'. Fix: set {prefix}_BASE_URL (e.g. "
-                           f"export {prefix}_BASE_URL={example}) or pass -M base_url={example}")
-    scheme = urllib.parse.urlsplit(base_url).scheme
-    if scheme not in ("http", "https"):
-        # urllib would also open file:// and ftp:// URLs; a model server is never one.
-        raise BackendError(f"base URL '{base_url}' is not http(s). Fix: {prefix}_BASE_URL or -M base_url= "
-                           f"must look like {_TYPICAL_URLS.get(server.lower(), 'http://localhost:8000/v1')}")
+                           f"export {prefix}_BASE_URL={typical}) or pass -M base_url={typical}")
+    urls = tuple(u.strip().rstrip("/") for u in base_url.split(",") if u.strip())
+    for url in urls:
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https") or not urllib.parse.urlsplit(url).netloc:
+            raise BackendError(f"base URL '{url}' is not an http(s) URL. Fix: {prefix}_BASE_URL or -M base_url= "
+                               f"must look like {typical} (several replicas: comma-separated)")
     api_key = options.get("api_key") or os.environ.get(f"{prefix}_API_KEY")
     if not api_key and (not own_url or prefix == "OPENAI"):
         # OPENAI_API_KEY goes only to the OPENAI_BASE_URL server (or OpenAI itself): sending it
         # to whatever VLLM_BASE_URL names would hand an OpenAI secret to another host.
         api_key = os.environ.get("OPENAI_API_KEY")
+    if "concurrency" in options and "max_connections" in options:
+        raise BackendError("both -M concurrency and -M max_connections given. Fix: pass one of them")
+    concurrency_key = "max_connections" if "max_connections" in options else "concurrency"
+    stream = options.get("stream", "true").strip().lower()
+    if stream not in ("true", "false", "1", "0", "yes", "no"):
+        raise BackendError(f"option stream={stream!r} is not true or false. Fix: pass -M stream=false")
     return _Settings(
-        base_url=base_url.rstrip("/"),
+        base_urls=urls,
         api_key=api_key or None,
-        concurrency=_number(options, "concurrency", int, 4, minimum=1),
+        concurrency=_number(options, concurrency_key, int, 8, minimum=1),
         timeout=_number(options, "timeout", float, 120.0, minimum=0.001),
-        max_retries=_number(options, "max_retries", int, 3, minimum=0),
+        connect_timeout=_number(options, "connect_timeout", float, 10.0, minimum=0.001),
+        max_retries=_number(options, "max_retries", int, 6, minimum=0),
         backoff=_number(options, "backoff", float, 1.0, minimum=0.0),
+        stream=stream in ("true", "1", "yes"),
+        revision=options.get("revision", ""),
     )
 
 
@@ -321,29 +622,38 @@ def _number(options: Mapping[str, str], key: str, kind: type, default: Any, mini
     return value
 
 
-def _error_detail(err: urllib.error.HTTPError) -> str:
-    """The server's own error message, which usually names the problem (unknown model, ...)."""
-    try:
-        raw = err.read(2000)
-    except OSError:
-        return ""
+def _error_code_and_detail(raw: bytes) -> tuple[str, str]:
+    """The error code and the server's own message, which usually names the problem."""
     try:
         obj = json.loads(raw)
     except ValueError:
-        return raw.decode("utf-8", "replace").strip()[:300]
-    if isinstance(obj, dict):
-        error = obj.get("error", obj)
-        if isinstance(error, dict):
-            return str(error.get("message") or error)[:300]
-        return str(error)[:300]
-    return str(obj)[:300]
+        return "", raw.decode("utf-8", "replace").strip()[:300]
+    if not isinstance(obj, dict):
+        return "", str(obj)[:300]
+    error = obj.get("error", obj)
+    if not isinstance(error, dict):
+        return "", str(error)[:300]
+    inner = error.get("innererror") if isinstance(error.get("innererror"), dict) else {}
+    codes = [str(c) for c in (error.get("code"), inner.get("code"), error.get("type")) if c]
+    # A code that names the filter wins over a generic one ("invalid_request_error").
+    code = next((c for c in codes if c.lower() in _FILTER_CODES), codes[0] if codes else "")
+    return code, str(error.get("message") or error)[:300]
+
+
+def _is_content_filter(code: str, detail: str) -> bool:
+    text = detail.lower()
+    return code.lower() in _FILTER_CODES or "content management policy" in text or "content_filter" in text
 
 
 def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header in seconds, capped so a run cannot stall."""
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date), capped."""
     if not value:
         return None
     try:
-        return min(max(float(value), 0.0), 60.0)
+        seconds = float(value)
     except ValueError:
-        return None  # an HTTP date; fall back to exponential backoff
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
