@@ -55,6 +55,7 @@ class OpenAIServer:
         self.connections = 0  # TCP connections accepted, over the server's life
         self.in_flight = 0
         self.max_in_flight = 0
+        self.answered = 0  # whole answers sent
         self.port = port
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.AbstractServer | None = None
@@ -150,7 +151,9 @@ class OpenAIServer:
         """Send the reply; False when the connection must end."""
         if reply.delay:
             await asyncio.sleep(reply.delay)
-        if reply.fault == "drop":
+        if reply.fault == "drop" or (reply.fault == "stall" and not body.get("stream")):
+            if reply.fault == "stall":
+                await asyncio.sleep(reply.stall)  # nothing at all, then the connection goes
             writer.transport.abort()
             return False
         if reply.status != 200:
@@ -172,6 +175,7 @@ class OpenAIServer:
                 writer.transport.abort()
                 return False
             await self._send(writer, 200, data)
+            self.answered += 1
             return True
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
         step = max(1, len(text) // 3)
@@ -193,6 +197,7 @@ class OpenAIServer:
         self._chunk(writer, b"data: [DONE]\n\n")
         writer.write(b"0\r\n\r\n")
         await writer.drain()
+        self.answered += 1
         return True
 
     @staticmethod

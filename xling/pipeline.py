@@ -95,7 +95,8 @@ def generate_missing(backend: Backend, planned: Sequence[Planned], store: Store,
     stage = f"generate {name}"
     progress(stage, total - len(todo), total)
     finished = total - len(todo)
-    for group in backend.generate_stream([p.request for p in todo], config.generation):
+
+    def save(group: list) -> None:
         store.put_generations(
             StoredGeneration(todo[i].key, todo[i].model, todo[i].prompt.id, todo[i].prompt.lang, todo[i].sample,
                              a.text, a.truncated, a.n_tokens, a.outcome.value, a.cause, a.finish_reason)
@@ -104,8 +105,22 @@ def generate_missing(backend: Backend, planned: Sequence[Planned], store: Store,
             outcomes[answer.outcome.value] += 1
             if answer.cause and len(causes) < 3:
                 causes.append(answer.cause)
-        finished += len(group)
-        progress(stage + _live_figures(backend.stats()), finished, total)
+
+    stream = backend.generate_stream([p.request for p in todo], config.generation)
+    try:
+        for group in stream:
+            save(group)
+            finished += len(group)
+            progress(stage + _live_figures(backend.stats()), finished, total)
+    except BaseException as err:
+        # Interrupted (Ctrl-C) while saving or drawing: the stream hands over what arrived
+        # meanwhile before it stops, so nothing already received is lost.
+        try:
+            save(stream.throw(err))
+        except BaseException:  # noqa: BLE001 - the original error is the one to report
+            pass
+        stream.close()
+        raise
     return {"generated": len(todo), "blocked": outcomes["blocked"], "failed": outcomes["failed"], "causes": causes}
 
 
