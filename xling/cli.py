@@ -145,6 +145,7 @@ class _Context:
     """What the error handler needs to know about the command: where its run directory is."""
 
     run_dir: Path | None = None
+    resumable: bool = False  # a compare run: finished answers are in its store and a rerun resumes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,7 +172,7 @@ def _fail(err: Exception, context: _Context) -> int:
     """One line on stderr: the message and fix for a user's mistake (exit 2), else where the
     traceback was written (exit 1)."""
     resume = ""
-    if context.run_dir is not None and (context.run_dir / "xling.sqlite").exists():
+    if context.resumable and context.run_dir is not None and (context.run_dir / "xling.sqlite").exists():
         resume = (f" Finished answers are saved in {context.run_dir / 'xling.sqlite'}; "
                   "run the same command again to resume.")
     message = str(err).strip().replace("\n", " ")
@@ -235,7 +236,7 @@ def _compare(args, context: _Context) -> int:
     from xling.validate import check_config
 
     check_config(config)  # before any model loads; compare() checks again for library callers
-    context.run_dir = config.run_dir()
+    context.run_dir, context.resumable = config.run_dir(), True
     console = Console(stderr=True)
     # soft_wrap: a long run directory stays on one line, whole, for copying.
     console.print(f"[bold]xling compare[/] run directory: {config.run_dir()}", soft_wrap=True, highlight=False)
@@ -410,7 +411,7 @@ class _PlainProgress:
         if finished:
             self._finished.add(stage)
         elapsed = now - start
-        rate = f", {(done - first) / elapsed:.1f}/s" if elapsed > 0 and done > first else ""
+        rate = f", {(done - first) / elapsed:.2f}/s" if elapsed >= 1 and done > first else ""
         print(f"{stage}: {done}/{total}{rate}{' done' if finished else ''}", file=self._stream, flush=True)
 
 

@@ -55,12 +55,16 @@ class PromptError(XlingError):
 
 
 def default_prompts_dir() -> Path:
-    """The question bank: XLING_PROMPTS, else the repository's prompts/ next to the package."""
+    """The question bank: XLING_PROMPTS, else the bank installed inside the package (a wheel
+    carries prompts/ as xling/_bank), else the repository's prompts/ beside the package (a
+    checkout or an editable install). Never the current directory: the bank must not change
+    with where the command is run."""
     env = os.environ.get("XLING_PROMPTS")
     if env:
         return Path(env)
-    here = Path(__file__).resolve().parent.parent / "prompts"
-    return here if here.is_dir() else Path("prompts")
+    package = Path(__file__).resolve().parent
+    installed = package / "_bank"
+    return installed if installed.is_dir() else package.parent / "prompts"
 
 
 def suites(prompts_dir: Path | None = None) -> list[str]:
