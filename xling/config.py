@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from xling.backends.base import TRANSPORT_OPTIONS, GenerationConfig
@@ -65,3 +65,31 @@ class CompareConfig:
 
     def run_dir(self) -> Path:
         return self.out or Path("reports") / self.run_id()
+
+    def to_dict(self) -> dict:
+        """Plain JSON values; :meth:`from_dict` gives the same config back."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["generation"] = asdict(self.generation)
+        out["prompts_dir"] = str(self.prompts_dir) if self.prompts_dir else None
+        out["out"] = str(self.out) if self.out else None
+        return json.loads(json.dumps(out, ensure_ascii=False))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CompareConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown keys {sorted(unknown)}")
+        values = dict(data)
+        for name in ("models", "langs", "ids", "judges"):
+            if name in values:
+                values[name] = tuple(values[name])
+        for name in ("model_options", "system_prompts"):
+            if name in values:
+                values[name] = tuple(tuple(pair) for pair in values[name])
+        if "generation" in values:
+            values["generation"] = GenerationConfig(**values["generation"])
+        for name in ("prompts_dir", "out"):
+            if values.get(name):
+                values[name] = Path(values[name])
+        return cls(**values)

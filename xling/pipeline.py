@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 from xling.backends import Backend, Message, Request, create_backend
 from xling.backends.bundled import DEFAULT_MODEL
 from xling.config import CompareConfig
+from xling.errors import XlingError
 from xling.prompts import Suite, load_suite
 from xling.schema import LANGS, Classification, Label, Outcome, Prompt, Record
 from xling.signature import build_signature, short_hash
@@ -398,8 +399,12 @@ def _suite_or_none(config: CompareConfig) -> Suite | None:
         return None
 
 
-def compare(config: CompareConfig, progress: ProgressFn | None = None) -> dict:
-    """Run (or resume) a comparison and write its run directory. Returns the report dict."""
+def compare(config: CompareConfig, progress: ProgressFn | None = None, generate: bool = True) -> dict:
+    """Run (or resume) a comparison and write its run directory. Returns the report dict.
+
+    ``generate=False`` only analyses answers already in the store (``xling report`` rebuilding a
+    damaged report) and refuses if any is missing.
+    """
     from xling.backends.replay import expand_replay_addresses
     from xling.compare.embed import create_embedder
     from xling.compare.similarity import Answer, calibrate, score_pairs
@@ -407,7 +412,10 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None) -> dict:
     from xling.divergence import find_flags
     from xling.report import write_reports
 
+    from xling.validate import check_config
+
     progress = progress or (lambda stage, done, total: None)
+    check_config(config)  # every mistake that can be found before a model runs
     models = expand_replay_addresses(config.models)
     replay_only = all(m.startswith("replay/") for m in models)
     # A replay run takes its questions from the file; the suite, if it exists, only adds metadata.
@@ -415,9 +423,10 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None) -> dict:
     ids = list(config.ids) or (suite.ids if suite else [])
     unknown = [pid for pid in config.ids if suite is None or pid not in suite.ids]
     if unknown and not replay_only:
-        raise ValueError(f"--id {', '.join(unknown)} not in suite '{config.suite}'. Fix: see `xling prompts list {config.suite}`")
+        raise XlingError(f"--id {', '.join(unknown)} not in suite '{config.suite}'", f"see `xling prompts list {config.suite}`")
     run_dir = config.run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
+    save_run_config(config, run_dir)  # so `xling report` can rebuild the analysis from the store
     translator_model = (config.translator.partition(":")[2] or DEFAULT_MODEL) if config.translator.startswith("llm") else None
     backends: dict[str, Backend] = {}
     planned: list[Planned] = []
@@ -436,6 +445,12 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None) -> dict:
                 backend = create_backend(address, options)
                 mine = plan(suite, ids, config, address, str(backend.identity))
             identities[address] = str(backend.identity)
+            if not generate:
+                stored = store.done_keys()
+                missing = sum(p.key not in stored for p in mine)
+                if missing:
+                    raise XlingError(f"{missing} answers of {address} are not in {store.path}",
+                                     "run the `xling compare` command that made this run again to finish it")
             generated = generate_missing(backend, mine, store, config, progress)
             if generated["blocked"] or generated["failed"]:
                 problems.append(f"{address}: {generated['blocked']} of {generated['generated']} requests blocked by "
@@ -506,8 +521,14 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None) -> dict:
 
 
 def write_report_json(report: dict, run_dir: Path) -> Path:
-    path = run_dir / "report.json"
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(partial, path)  # a reader never sees half a report
-    return path
+    from xling.atomic import write_atomic
+
+    # Atomic: a reader never sees half a report.
+    return write_atomic(run_dir / "report.json", json.dumps(report, ensure_ascii=False, indent=1))
+
+
+def save_run_config(config: CompareConfig, run_dir: Path) -> Path:
+    """run.json: the run's configuration, from which `xling report` rebuilds a damaged report."""
+    from xling.atomic import write_atomic
+
+    return write_atomic(run_dir / "run.json", json.dumps(config.to_dict(), ensure_ascii=False, indent=1))

@@ -17,29 +17,54 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from xling.errors import XlingError
 from xling.schema import CATEGORIES, LANGS, LINKED_VARIANTS, VARIANTS, Prompt
 
 _FIELDS = {"id", "category", "variant", "text", "base", "key_facts", "note"}
+# A suite is named, never addressed by path: the name becomes a file name under each language's
+# folder and part of the run directory's name.
+_SUITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+# Longer questions are allowed but suspicious (a pasted document, a missing line break).
+LONG_QUESTION = 4000
 
 
-class PromptError(ValueError):
+class PromptWarning(UserWarning):
+    """Something in a question file worth a look that does not stop the run."""
+
+
+def check_suite_name(name: str) -> str:
+    """Refuse a suite name that is a path (``../etc/passwd``) or holds anything but letters,
+    digits, ``-`` and ``_``."""
+    if not _SUITE_NAME.match(name or ""):
+        raise XlingError(f"suite name {name!r} is not a plain name",
+                         "give the name of a suite (letters, digits, - and _; see `xling prompts list`); "
+                         "to use question files elsewhere, pass their folder with --prompts DIR")
+    return name
+
+
+class PromptError(XlingError):
     """A question file that cannot be used, with where and how to fix it."""
 
     def __init__(self, where: str, problem: str, fix: str):
-        super().__init__(f"{where}: {problem}. Fix: {fix}")
-        self.where = where
+        super().__init__(problem, fix, where)
 
 
 def default_prompts_dir() -> Path:
-    """The question bank: XLING_PROMPTS, else the repository's prompts/ next to the package."""
+    """The question bank: XLING_PROMPTS, else the bank installed inside the package (a wheel
+    carries prompts/ as xling/_bank), else the repository's prompts/ beside the package (a
+    checkout or an editable install). Never the current directory: the bank must not change
+    with where the command is run."""
     env = os.environ.get("XLING_PROMPTS")
     if env:
         return Path(env)
-    here = Path(__file__).resolve().parent.parent / "prompts"
-    return here if here.is_dir() else Path("prompts")
+    package = Path(__file__).resolve().parent
+    installed = package / "_bank"
+    return installed if installed.is_dir() else package.parent / "prompts"
 
 
 def suites(prompts_dir: Path | None = None) -> list[str]:
@@ -68,6 +93,7 @@ def suite_settings(name: str, prompts_dir: Path | None = None) -> SuiteSettings:
     """Read ``[name]`` from prompts/suites.toml; a suite without a section has no defaults."""
     import tomllib
 
+    check_suite_name(name)
     path = (prompts_dir or default_prompts_dir()) / "suites.toml"
     if not path.exists():
         return SuiteSettings()
@@ -89,9 +115,15 @@ def read_file(path: Path, lang: str) -> list[Prompt]:
     items: list[Prompt] = []
     seen: dict[str, int] = {}
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # utf-8-sig: Windows editors save a byte-order mark in front of the first line.
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
         raise PromptError(str(path), "file not found", f"create it with the same ids as the other languages' files") from None
+    except IsADirectoryError:
+        raise PromptError(str(path), "is a directory, not a question file",
+                          "replace it with a JSON Lines file, one question a line") from None
+    except PermissionError:
+        raise PromptError(str(path), "cannot be read (permission denied)", "make the file readable") from None
     except UnicodeDecodeError as err:
         raise PromptError(str(path), f"not UTF-8 ({err.reason})", "save the file as UTF-8") from None
     for number, line in enumerate(lines, start=1):
@@ -119,6 +151,10 @@ def read_file(path: Path, lang: str) -> list[Prompt]:
             raise PromptError(where, f"unknown category '{raw['category']}'", f"use one of {list(CATEGORIES)}")
         if raw["variant"] not in VARIANTS:
             raise PromptError(where, f"unknown variant '{raw['variant']}'", f"use one of {list(VARIANTS)}")
+        if len(raw["text"]) > LONG_QUESTION:
+            warnings.warn(f"{where}: the question of '{pid}' is {len(raw['text'])} characters long; check "
+                          "that it is one question (a pasted document or a missing line break?)", PromptWarning,
+                          stacklevel=2)
         facts = raw.get("key_facts", [])
         if not isinstance(facts, list) or not all(isinstance(f, str) and f.strip() for f in facts):
             raise PromptError(where, "'key_facts' must be a list of non-empty strings", 'write "key_facts": ["...", "..."]')
@@ -166,7 +202,11 @@ def load_suite(name: str, prompts_dir: Path | None = None, langs: tuple[str, ...
     Raises:
         PromptError: naming the file, the line and the fix, for the first problem found.
     """
+    check_suite_name(name)
     root = prompts_dir or default_prompts_dir()
+    if not root.is_dir():
+        raise PromptError(str(root), "question bank folder not found",
+                          "pass an existing folder with --prompts (it holds <lang>/<suite>.jsonl), or unset XLING_PROMPTS")
     if not langs:
         langs = suite_langs(name, root)
         if not langs:

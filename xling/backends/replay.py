@@ -57,11 +57,18 @@ class ReplayFile:
 def _load_cached(path: Path, mtime_ns: int) -> ReplayFile:
     rows, problems = [], []
     counters: dict[tuple[str, str, str], int] = defaultdict(int)
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with open(path, "rb") as handle:
+        for number, data in enumerate(handle, start=1):
+            where = f"{path}:{number}"
+            try:
+                # Line by line, so one bad byte costs one answer, not the file; utf-8-sig takes
+                # the byte-order mark Windows editors put in front of the first line.
+                line = data.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                problems.append(f"{where}: not UTF-8 (byte {err.start + 1} of the line). Fix: save the file as UTF-8")
+                continue
             if not line.strip():
                 continue
-            where = f"{path}:{number}"
             try:
                 raw = json.loads(line)
             except json.JSONDecodeError as err:

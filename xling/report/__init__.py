@@ -7,10 +7,13 @@ optional, so a report from an interrupted or empty run still renders.
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from xling.atomic import move_atomic, write_atomic
 from xling.report.html import render_html
 from xling.report.markdown import render_markdown
 from xling.report.plots import render_plots
@@ -48,15 +51,17 @@ def write_reports(report: Mapping[str, Any], out_dir: Path) -> list[Path]:
             "fix the run configuration that produced this report"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
+    # Every file is written whole or not at all (temp file, then rename): a full disk or a kill
+    # leaves the previous report in place, never half of a new one.
     written: list[Path] = []
     for lang in langs:
-        path = out_dir / f"report.{lang}.md"
-        path.write_text(render_markdown(report, lang), encoding="utf-8")
-        written.append(path)
-    charts = render_plots(report, out_dir)
+        written.append(write_atomic(out_dir / f"report.{lang}.md", render_markdown(report, lang)))
+    staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=".charts-"))
+    try:
+        charts = {name: move_atomic(p, out_dir / p.name) for name, p in render_plots(report, staging).items()}
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     written += list(charts.values())
-    index = out_dir / "index.html"
     # The page sits beside the charts, so their bare file names are the relative links.
-    index.write_text(render_html(report, {name: p.name for name, p in charts.items()}), encoding="utf-8")
-    written.append(index)
+    written.append(write_atomic(out_dir / "index.html", render_html(report, {name: p.name for name, p in charts.items()})))
     return written

@@ -1,0 +1,153 @@
+"""Everything about a compare run that can be checked before any model runs, checked first.
+
+A mistake found after twenty minutes of generation costs the user twenty minutes; each check here
+costs milliseconds and ends in one line naming the option or file and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+from xling.config import CompareConfig
+from xling.errors import XlingError
+
+
+def check_config(config: CompareConfig) -> None:
+    """Raise :class:`XlingError` (or a stage's own error type) for the first problem found."""
+    from xling.prompts import check_suite_name
+
+    check_generation(config)
+    check_suite_name(config.suite)
+    options = dict(config.model_options)
+    for address in config.models:
+        check_model(address, options)
+    for address in config.judges:
+        from xling.backends import split_address
+
+        split_address(address)
+    check_translator(config.translator)
+    check_embedder(config.embedder_translated, "--embedder-translated")
+    check_embedder(config.embedder_original, "--embedder-original")
+    check_run_dir(config.run_dir())
+
+
+def check_generation(config: CompareConfig) -> None:
+    gen = config.generation
+    if config.samples < 1:
+        raise XlingError(f"--samples {config.samples} is below 1", "--samples 3 (several samples give rates and intervals)")
+    if gen.max_new_tokens < 1:
+        raise XlingError(f"--max-new-tokens {gen.max_new_tokens} is below 1 (every answer would be empty)",
+                         "--max-new-tokens 256")
+    if not math.isfinite(gen.temperature) or gen.temperature < 0:
+        raise XlingError(f"--temperature {gen.temperature} is not a number >= 0",
+                         "--temperature 0.7 (0 decodes greedily)")
+    if not math.isfinite(gen.top_p) or not 0 < gen.top_p <= 1:
+        raise XlingError(f"--top-p {gen.top_p} is not in (0, 1]", "--top-p 0.95 (1 keeps every token)")
+
+
+def check_model(address: str, options: dict) -> None:
+    """The address names a provider, its ``-M`` options are ones it takes, and the files it
+    names exist; a hub id on a machine without hub access is refused now rather than after
+    a minute of retries."""
+    from xling.backends import check_options, split_address
+
+    provider, model = split_address(address)
+    if provider == "replay":
+        check_replay(address)
+        return
+    check_options(address, options)
+    if provider == "hf":
+        check_hf_model(model)
+
+
+def check_replay(address: str) -> None:
+    from xling.backends.replay import load_replay, split_replay_address
+
+    path, _ = split_replay_address(address[len("replay/"):])
+    file = load_replay(path)
+    if not file.rows:
+        shown = "; ".join(file.problems[:3]) + (f"; and {len(file.problems) - 3} more" if len(file.problems) > 3 else "")
+        raise XlingError(f"no usable answers in {file.path}" + (f" ({len(file.problems)} bad lines: {shown})"
+                                                                 if file.problems else " (the file is empty)"),
+                         'write one JSON object a line with model, prompt_id, lang, prompt and response '
+                         "(see `xling compare --help` and the README's Replay section)")
+
+
+def check_hf_model(model: str) -> None:
+    if model.startswith("bundled:"):
+        return  # the bundled model's own check names the package to install
+    path = Path(model).expanduser()
+    if path.suffix == ".gguf" or model.startswith((".", "/", "~")) or path.exists():
+        if not path.exists():
+            raise XlingError(f"model file or folder {path} not found", "check the path after hf/")
+        return
+    if model.count("/") != 1:
+        raise XlingError(f"hf/{model} is neither a local path nor a hub id (Org/Name)",
+                         "give a local model folder, a .gguf file, or a hub id like hf/Qwen/Qwen2.5-0.5B-Instruct")
+    if _in_hub_cache(model):
+        return
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        raise XlingError(f"hf/{model} is a hub id, it is not in the local hub cache, and HF_HUB_OFFLINE is set",
+                         "download it on a machine with hub access first, or point hf/ at a local model folder")
+    if not _hub_reachable():
+        raise XlingError(f"hf/{model} is a hub id, it is not in the local hub cache, and huggingface.co cannot "
+                         "be reached", "connect to the network, or point hf/ at a local model folder or .gguf file")
+
+
+def _in_hub_cache(model: str) -> bool:
+    home = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub")
+    snapshots = home / f"models--{model.replace('/', '--')}" / "snapshots"
+    return snapshots.is_dir() and any(snapshots.iterdir())
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://", 1)[-1].split("/", 1)[0]
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def check_translator(spec: str) -> None:
+    from xling.translate import REGISTRY
+
+    name, _, model = spec.partition(":")
+    if name not in REGISTRY:
+        raise XlingError(f"--translator {spec}: no such translator",
+                         f"use one of {', '.join(REGISTRY)} (llm:PROVIDER/MODEL picks the translating model)")
+    if name == "llm" and model:
+        from xling.backends import split_address
+
+        split_address(model)
+    if name == "argos":
+        import importlib.util
+
+        if importlib.util.find_spec("argostranslate") is None:
+            raise XlingError("--translator argos needs the argostranslate package",
+                             "pip install 'xling[argos]', or use --translator llm")
+
+
+def check_embedder(name: str, flag: str) -> None:
+    from xling.compare.embed import EMBEDDERS
+
+    if name not in EMBEDDERS:
+        raise XlingError(f"{flag} {name}: no such embedder", f"use one of {', '.join(EMBEDDERS)}")
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """The run directory exists or can be made, is a directory, and takes files."""
+    fix = "pass --out a folder you can write to (or run from one: the default is ./reports/<run-id>)"
+    existing = next((p for p in [run_dir, *run_dir.parents] if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise XlingError(f"run directory {run_dir}: {existing} is a file, not a folder", fix)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=run_dir, prefix=".xling-write-check"):
+            pass
+    except OSError as err:
+        raise XlingError(f"run directory {run_dir} cannot be written ({err.strerror or err})", fix) from None
