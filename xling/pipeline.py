@@ -212,6 +212,7 @@ def analyse(planned: Sequence[Planned], store: Store, translator, progress: Prog
     from xling.detect.classify import classify_many
     from xling.detect.langid import detect_language
     from xling.detect.lexicon import strip_reasoning
+    from xling.translate.checks import check_translation
 
     stored = store.get_generations([p.key for p in planned])
     questions = questions_by_id(planned)
@@ -243,6 +244,8 @@ def analyse(planned: Sequence[Planned], store: Store, translator, progress: Prog
     for (p, generation, text, reasoning, answer_lang), verdict in zip(rows, verdicts):
         source = _translation_source(answer_lang, p.prompt.lang)
         back = translations.get((source, text), "") if source else text
+        # `none` leaves the original in place of a translation: nothing to check.
+        checked = check_translation(text, back, source) if source and translator.name != "none" and text.strip() else None
         asked = questions[p.prompt.id]
         facts = (asked.get(answer_lang) or p.prompt).key_facts
         english = asked["en"].key_facts if "en" in asked else ()
@@ -254,7 +257,8 @@ def analyse(planned: Sequence[Planned], store: Store, translator, progress: Prog
             evidence=verdict.evidence, official_terms=verdict.official_terms, base=p.prompt.base,
             outcome=Outcome(generation.outcome), outcome_cause=generation.outcome_cause,
             finish_reason=generation.finish_reason,
-            key_facts_missing=tuple(missing_facts(text, back, facts, english)) if text.strip() else tuple(facts)))
+            key_facts_missing=tuple(missing_facts(text, back, facts, english)) if text.strip() else tuple(facts),
+            translation_failed=checked.details if checked else None))
     return records
 
 
@@ -407,7 +411,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
     """
     from xling.backends.replay import expand_replay_addresses
     from xling.compare.embed import create_embedder
-    from xling.compare.similarity import Answer, calibrate, score_pairs
+    from xling.compare.similarity import Answer, calibrate_model, score_pairs
     from xling.detect.classify import CLASSIFIER_NAME
     from xling.divergence import find_flags
     from xling.report import write_reports
@@ -477,7 +481,8 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
     answers = [Answer(r.model, r.prompt_id, r.lang, r.sample, r.text, r.back_translation) for r in records if r.answered]
     pairs, within = score_pairs(answers, embed_translated.embed([a.translated for a in answers]),
                                 embed_original.embed([a.original for a in answers]), langs)
-    thresholds = {model: calibrate(within.get(model, []), [p.sim_translated for p in pairs if p.model == model])
+    translated_embedder = None if translator.name == "none" else embed_translated.name
+    thresholds = {model: calibrate_model(within.get(model, {}), embed_original.name, translated_embedder)
                   for model in models}
     flags = find_flags(records, pairs, thresholds, langs)
     progress("compare", 1, 1)
@@ -497,7 +502,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
          ("bt_chrf", ",".join(f"{lang}={q['chrf']}" for lang, q in quality.items()) or "n/a"),
          ("embed_bt", embed_translated.name), ("embed_orig", embed_original.name),
          ("classifier", CLASSIFIER_NAME + "".join(f"+{name}" for name in (panel or {}).get("judges", []))),
-         ("threshold", ",".join(f"{t.value:.3f}" for t in thresholds.values()))])
+         ("threshold", ",".join(f"{t.original.value:.3f}" for t in thresholds.values()))])
     report = {
         "signature": signature,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -137,6 +137,14 @@ class Record:
     finish_reason: str = ""  # as the backend reported it ("stop", "length", "content_filter", ...)
     layer: str = ""  # which classifier layer decided the label
     probabilities: tuple[tuple[str, float], ...] = ()  # see Classification
+    # What the back-translation failed of xling/translate/checks.py, one "check: detail" each;
+    # None when the answer was not back-translated (English, or --translator none).
+    translation_failed: tuple[str, ...] | None = None
+
+    @property
+    def doubtful_translation(self) -> bool:
+        """The back-translation failed a check: comparisons that read it are doubtful too."""
+        return bool(self.translation_failed)
 
     @property
     def answered(self) -> bool:
@@ -165,4 +173,8 @@ class Record:
                 "key_facts_missing": list(self.key_facts_missing), "official_terms": self.official_terms,
                 "base": self.base, "outcome": self.outcome.value, "outcome_cause": self.outcome_cause,
                 "finish_reason": self.finish_reason, "layer": self.layer,
-                "probabilities": {name: round(p, 3) for name, p in self.probabilities}}
+                "probabilities": {name: round(p, 3) for name, p in self.probabilities},
+                "translation_checks": None if self.translation_failed is None else {
+                    "ok": not self.translation_failed,
+                    "failed": [detail.split(":")[0] for detail in self.translation_failed],
+                    "details": list(self.translation_failed)}}

@@ -162,10 +162,12 @@ def ordered_models(report: Mapping[str, Any]) -> list[str]:
 
 
 def sorted_flags(flags: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Flags worst first: by severity, then question id, type and languages for a stable order."""
+    """Flags worst first: by severity, then question id, type and languages for a stable order;
+    flags that rest on a doubtful back-translation after all the others."""
     return sorted(
         flags,
         key=lambda f: (
+            bool(f.get("doubtful_translation")),
             -(_number(f.get("severity"), 0.0) or 0.0),
             str(f.get("prompt_id", "")),
             str(f.get("type", "")),
