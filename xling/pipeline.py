@@ -442,6 +442,9 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None) -> dict:
         "input_problems": problems,
         "judges": panel,
     }
+    from xling.report.tables import build_tables
+
+    report.update(build_tables(report))  # model comparisons, language gaps, reference tables
     write_report_json(report, run_dir)
     write_reports(report, run_dir)
     return report

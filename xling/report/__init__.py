@@ -6,14 +6,17 @@ optional, so a report from an interrupted or empty run still renders.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from xling.report.exports import write_exports
 from xling.report.html import render_html
 from xling.report.markdown import render_markdown
 from xling.report.plots import render_plots
+from xling.report.tables import with_tables
 from xling.report.terminal import print_summary
 
 __all__ = ["print_summary", "render_html", "render_markdown", "render_plots", "write_reports"]
@@ -22,12 +25,18 @@ __all__ = ["print_summary", "render_html", "render_markdown", "render_plots", "w
 _LANG_CODE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
+def data_uri(png: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(Path(png).read_bytes()).decode("ascii")
+
+
 def write_reports(report: Mapping[str, Any], out_dir: Path) -> list[Path]:
     """Write the readable reports of a run next to its report.json.
 
-    Writes report.<lang>.md for each language in report["langs"], the charts (rates.png,
-    categories.png, when there is data to draw) and index.html linking them. report.json itself
-    is the pipeline's to write.
+    Writes report.<lang>.md for each language in report["langs"], the charts (PNG, when there is
+    data to draw), the exports (records, flags, comparisons and the comparison tables as CSV and
+    Parquet) and index.html, which embeds the charts and so stands alone. report.json itself is
+    the pipeline's to write; the comparison tables are computed from its records when an older
+    report lacks them.
 
     Args:
         report: The dict the pipeline writes as report.json.
@@ -48,6 +57,7 @@ def write_reports(report: Mapping[str, Any], out_dir: Path) -> list[Path]:
             "fix the run configuration that produced this report"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
+    report = with_tables(report)
     written: list[Path] = []
     for lang in langs:
         path = out_dir / f"report.{lang}.md"
@@ -55,8 +65,9 @@ def write_reports(report: Mapping[str, Any], out_dir: Path) -> list[Path]:
         written.append(path)
     charts = render_plots(report, out_dir)
     written += list(charts.values())
+    written += write_exports(report, out_dir)
     index = out_dir / "index.html"
-    # The page sits beside the charts, so their bare file names are the relative links.
-    index.write_text(render_html(report, {name: p.name for name, p in charts.items()}), encoding="utf-8")
+    # The charts go inside the page as data: URIs, so the one file can be mailed or opened offline.
+    index.write_text(render_html(report, {name: data_uri(p) for name, p in charts.items()}), encoding="utf-8")
     written.append(index)
     return written
