@@ -59,11 +59,11 @@ def write_reports(report: Mapping[str, Any], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     report = with_tables(report)
     written: list[Path] = []
+    charts = render_plots(report, out_dir)
     for lang in langs:
         path = out_dir / f"report.{lang}.md"
-        path.write_text(render_markdown(report, lang), encoding="utf-8")
+        path.write_text(render_markdown(report, lang, {name: p.name for name, p in charts.items()}), encoding="utf-8")
         written.append(path)
-    charts = render_plots(report, out_dir)
     written += list(charts.values())
     written += write_exports(report, out_dir)
     index = out_dir / "index.html"

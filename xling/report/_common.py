@@ -483,3 +483,24 @@ def statistics_note(report: Mapping[str, Any]) -> str:
     if base and len(ordered_models(report)) > 1:
         text = f"Every model is compared with the first, {base} (the base). " + text
     return text
+
+
+# Chart name (render_plots' keys) -> what it shows, for captions and links.
+CHART_TITLES: dict[str, str] = {
+    "rates": "Share of answers refused, evaded, official line and in the wrong language, by language; "
+             "the bars show the 95% range and each bar group its number of answers (n).",
+    "categories": "Share of answers that did not answer, by topic and language, with n per cell.",
+    "models": "Each model's rates per language with clustered 95% ranges and n.",
+    "similarity": "Cross-language similarity of the answers against each model's calibrated threshold.",
+}
+
+
+def short_model(report: Mapping[str, Any], model: Any) -> str:
+    """A model's name for narrow table cells: a replay address "replay/<file>#<name>" as its name
+    when no other model of the run has that name; every other address as it is."""
+    text = str(model)
+    if not text.startswith("replay/") or "#" not in text:
+        return text
+    name = text.rsplit("#", 1)[1]
+    others = [str(m).rsplit("#", 1)[-1] for m in ordered_models(report) if str(m) != text]
+    return text if name in others else name

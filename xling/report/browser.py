@@ -138,10 +138,10 @@ BROWSER_CSS = """
 .filters label { display:flex; flex-direction:column; font-size:.85rem; color:var(--muted); }
 .filters select { min-width:9rem; padding:.2rem; }
 #answers-table { width:100%; }
-#answers-table td { text-align:left; }
+#answers-table td, #answers-table th { text-align:left; }
 #answers-table tbody tr { cursor:pointer; }
 #answers-table tbody tr:hover, #answers-table tbody tr:focus { background:#eef3fb; }
-.text-cell { max-width:28rem; overflow-wrap:anywhere; }
+.text-cell { min-width:18rem; max-width:30rem; overflow-wrap:anywhere; }
 .answers-scroll { max-height:32rem; overflow:auto; border:1px solid var(--line); }
 #answer-panel { border:2px solid var(--low); border-radius:6px; padding:.8rem 1rem; margin:1rem 0; background:#fbfcff; }
 #answer-panel pre { white-space:pre-wrap; overflow-wrap:anywhere; font-family:inherit; background:var(--soft);

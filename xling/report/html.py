@@ -22,6 +22,7 @@ from xling.report._common import (
     LOW_CHRF,
     NO_VALUE,
     RATE_COLUMNS,
+    CHART_TITLES,
     CONTROL_GAP_HELP,
     DICTIONARY_HELP,
     AnswerGroup,
@@ -34,6 +35,7 @@ from xling.report._common import (
     rate_rows,
     reference_rows,
     scope_name,
+    short_model,
     statistics_note,
     answer_title,
     category_name,
@@ -77,7 +79,7 @@ code, .sig { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospa
 nav a { margin-right:1rem; }
 table { border-collapse: collapse; margin:.6rem 0 1.2rem; font-size:.92rem; }
 th, td { border:1px solid var(--line); padding:.3rem .55rem; text-align:right; vertical-align:top; }
-th:first-child, td:first-child { text-align:left; }
+th:first-child, td:first-child, td:has(> code) { text-align:left; }
 th { background:var(--soft); font-weight:600; }
 td small { white-space:nowrap; }
 .warn { background:#fff4e5; border-left:4px solid var(--medium); padding:.4rem .7rem; }
@@ -238,7 +240,7 @@ def _models(report: Mapping[str, Any]) -> list[str]:
             if not cells:
                 continue
             any_row = next(iter(cells.values()))
-            rows.append([_e(scope_name(lang, category)), f"<code>{_e(model)}</code>",
+            rows.append([_e(scope_name(lang, category)), f"<code title=\"{_e(model)}\">{_e(short_model(report, model))}</code>",
                          f"{_e(any_row.get('n'))} <small>({_e(any_row.get('questions'))} q.)</small>"]
                         + [_e(format_interval_rate(cells[m.key])) if m.key in cells else NO_VALUE for m in measures])
     out.append(_table(headers, rows, "model-rates"))
@@ -247,8 +249,8 @@ def _models(report: Mapping[str, Any]) -> list[str]:
         out.append(f"<h3>Difference from the base model, <code>{_e(models[0])}</code></h3>")
         out.append("<p class=\"muted\">Measures where no answer of either model has the label are left out."
                    " Holm's correction runs over the by-language and the by-topic tests separately.</p>")
-        headers = ["Scope", "Model", "Measure", "Base", "Model rate", "Difference (95% range)", "Test", "p (Holm)"]
-        rows = [[_e(scope_name(r.get("lang"), r.get("category"))), f"<code>{_e(r.get('model'))}</code>",
+        headers = ["Scope", "Model", "Measure", "Base rate", "Rate", "Difference (95% range)", "Test", "p (Holm)"]
+        rows = [[_e(scope_name(r.get("lang"), r.get("category"))), f"<code>{_e(short_model(report, r.get('model')))}</code>",
                  _e(measure_name(r.get("measure"))), _e(format_pct(r.get("base_rate"))), _e(format_pct(r.get("rate"))),
                  _e(format_difference(r)), _e(r.get("test")), _p_html(r)] for r in comparisons]
         out.append(_table(headers, rows, "model-comparisons") if rows else "<p>No differences to show.</p>")
@@ -265,7 +267,7 @@ def _gaps(report: Mapping[str, Any]) -> list[str]:
     out.append("<p class=\"muted\">The same questions in two languages: the first language's rate minus the"
                " second's, paired by question (McNemar). Holm's correction runs over every gap in the table.</p>")
     headers = ["Model", "Languages", "Measure", "First", "Second", "Difference (95% range)", "Test", "p (Holm)"]
-    body = [[f"<code>{_e(r.get('model'))}</code>",
+    body = [[f"<code>{_e(short_model(report, r.get('model')))}</code>",
              _e(f"{lang_name(str(r.get('lang_a')))} vs {lang_name(str(r.get('lang_b')))}"),
              _e(measure_name(r.get("measure"))), _e(format_pct(r.get("rate_a"))), _e(format_pct(r.get("rate_b"))),
              _e(format_difference(r)), _e(r.get("test")), _p_html(r)] for r in rows]
@@ -287,10 +289,10 @@ def _reference(report: Mapping[str, Any]) -> list[str]:
                 _e(format_interval_rate(r, "non_answer_")), _e(format_interval_rate(r, "missed_by_dictionary_"))]
 
     out.append("<h3>Table 1: non-answers per model</h3>")
-    out.append(_table(headers, [[f"<code>{_e(r.get('model'))}</code>", _e(scope_name(r.get("lang"), "all"))] + cells(r)
+    out.append(_table(headers, [[f"<code>{_e(short_model(report, r.get('model')))}</code>", _e(scope_name(r.get("lang"), "all"))] + cells(r)
                                 for r in table1], "table1"))
     out.append("<h3>Table 2: non-answers per topic</h3>")
-    rows = [[f"<code>{_e(r.get('model'))}</code>", _e(scope_name(r.get("lang"), "all")),
+    rows = [[f"<code>{_e(short_model(report, r.get('model')))}</code>", _e(scope_name(r.get("lang"), "all")),
              _e(category_name(str(r.get("category"))))] + cells(r) for r in reference_rows(report, "table2")]
     out.append(_table(["Model", "Language", "Topic"] + headers[2:], rows, "table2"))
     out.append("</section>")
@@ -369,11 +371,7 @@ def _charts(images: Mapping[str, str] | None) -> list[str]:
     usable = {name: src for name, src in (images or {}).items() if _safe_src(str(src))}
     if not usable:
         out.append("<p>No charts for this run.</p>")
-    captions = {
-        "rates": "Share of answers refused, evaded, official line and in the wrong language, by language;"
-        " the bars show the 95% range.",
-        "categories": "Share of answers that did not answer, by topic and language.",
-    }
+    captions = CHART_TITLES
     for name, src in usable.items():
         caption = captions.get(name, name)
         out.append(
