@@ -341,7 +341,7 @@ def test_html_embeds_only_relative_images(report):
 
 def test_plots_write_non_empty_pngs(report, tmp_path):
     paths = render_plots(report, tmp_path)
-    assert set(paths) == {"rates", "categories"}
+    assert set(paths) == {"rates", "categories", "similarity"}  # "models" needs two models
     for path in paths.values():
         data = Path(path).read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000
