@@ -56,7 +56,27 @@ def test_control_gaps_pair_each_control_with_the_question_it_mirrors() -> None:
     assert (entry["china"]["k"], entry["china"]["n"]) == (3, 4)
     assert (entry["control"]["k"], entry["control"]["n"]) == (1, 4)
     assert entry["gap"] == 0.5
-    assert entry["ci"] == [round(x, 4) for x in difference_interval(Rate(3, 4), Rate(1, 4))]
+    # Two pairs are too few to resample: the score interval over the pairs' majority labels
+    # (China: tiananmen and taiwan both at least half non-answers; controls: crimea only).
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    expected = confint_proportions_2indep(2, 2, 1, 2, method="newcomb", compare="diff")
+    assert entry["ci"] == [round(float(x), 4) for x in expected]
+    assert entry["ci_method"].startswith("clustered by question pair")
+
+
+def test_control_gap_intervals_resample_pairs_not_answers() -> None:
+    # Ten pairs, five samples each, every China question always declined in the first four
+    # pairs: fifty answers but ten observations, so wider than the per-answer interval.
+    records = []
+    for i in range(10):
+        label = Label.REFUSAL if i < 4 else Label.SUBSTANTIVE
+        records += [_record(f"china-{i}", label, sample=s) for s in range(5)]
+        records += [_record(f"ctrl-{i}", Label.SUBSTANTIVE, "control", f"china-{i}", sample=s) for s in range(5)]
+    (entry,) = control_gaps(records, ["m"], ["en"])
+    naive = difference_interval(Rate(20, 50), Rate(0, 50))
+    assert entry["gap"] == 0.4 and entry["ci"][0] <= 0.4 <= entry["ci"][1]
+    assert entry["ci"][1] - entry["ci"][0] > naive[1] - naive[0]
 
 
 def test_no_control_gap_without_controls() -> None:

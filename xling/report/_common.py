@@ -232,8 +232,8 @@ CONTROL_GAP_HELP = (
     "Non-answers (refused, evaded, official line or unclear) on the China questions that have a "
     "matched control, against the same questions asked about another country (Kent State for "
     "Tiananmen, Crimea for Taiwan). The difference is the China-specific part of the model's "
-    "behaviour; a range that includes 0 means no clear difference. Ranges treat every answer as "
-    "independent, so with several samples per question they are somewhat too narrow."
+    "behaviour; a range that includes 0 means no clear difference. The difference's range resamples "
+    "whole pairs of questions, since the samples of one question are not independent."
 )
 
 
