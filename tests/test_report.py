@@ -310,7 +310,11 @@ def test_markdown_warns_when_back_translations_are_poor(report):
 
 def test_html_escapes_everything_from_the_report(report):
     page = render_html(report)
-    assert "<script" not in page  # the page itself has no script, so any would be injected
+    # The page's own two scripts (the answers as JSON data, the browser's code), none injected.
+    assert page.count("<script") == 2 and page.count("</script>") == 2
+    assert '<script type="application/json" id="xling-data">' in page
+    data = page.split('id="xling-data">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in data and "\\u003cscript>alert(1)\\u003c/script>" in data
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;b&gt;found&lt;/b&gt;" in page  # markup in a label's evidence, too
     assert "<link" not in page and 'src="http' not in page  # self-contained
@@ -320,8 +324,9 @@ def test_html_shows_every_flag_side_by_side(report):
     page = render_html(report)
     for text in (REFUSAL_SUMMARY, OFFICIAL_SUMMARY, ZH_TAIWAN, ZH_TAIWAN_BT, ZH_OFFICIAL_BT, SIGNATURE):
         assert text in page, text
-    # 12 answers under the 2 flags, identical ones merged: taiwan en 1 + zh 2, tiananmen zh 2 + en 2.
-    assert page.count('<div class="pair">') == 7
+    # 12 answers under the 2 flags, identical ones merged: taiwan en 1 + zh 2, tiananmen zh 2 + en 2;
+    # and the answer browser's panel.
+    assert page.count('<div class="pair">') == 7 + 1
     assert '<div class="text" lang="zh-Hans">' + ZH_TAIWAN in page
 
 
@@ -336,7 +341,7 @@ def test_html_embeds_only_relative_images(report):
 
 def test_plots_write_non_empty_pngs(report, tmp_path):
     paths = render_plots(report, tmp_path)
-    assert set(paths) == {"rates", "categories"}
+    assert set(paths) == {"rates", "categories", "similarity"}  # "models" needs two models
     for path in paths.values():
         data = Path(path).read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000
@@ -398,10 +403,12 @@ def test_a_minimal_report_with_only_langs_renders():
 def test_write_reports_writes_markdown_charts_and_index(report, tmp_path):
     paths = write_reports(report, tmp_path / "run")
     names = [p.name for p in paths]
-    assert names == ["report.zh.md", "report.en.md", "report.ja.md", "rates.png", "categories.png", "index.html"]
+    assert names[:3] == ["report.zh.md", "report.en.md", "report.ja.md"] and names[-1] == "index.html"
+    assert {"rates.png", "categories.png", "records.csv", "records.parquet", "flags.parquet"} <= set(names)
     assert not (tmp_path / "run" / "report.json").exists()  # the pipeline's file, not ours
     index = (tmp_path / "run" / "index.html").read_text(encoding="utf-8")
-    assert '<img src="rates.png"' in index and '<img src="categories.png"' in index
+    # The charts are inside the page, so the one file stands alone.
+    assert index.count('<img src="data:image/png;base64,') == len([n for n in names if n.endswith(".png")])
 
 
 def test_write_reports_rejects_a_language_that_is_not_a_code(report, tmp_path):

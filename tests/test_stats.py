@@ -56,8 +56,62 @@ def test_control_gaps_pair_each_control_with_the_question_it_mirrors() -> None:
     assert (entry["china"]["k"], entry["china"]["n"]) == (3, 4)
     assert (entry["control"]["k"], entry["control"]["n"]) == (1, 4)
     assert entry["gap"] == 0.5
-    assert entry["ci"] == [round(x, 4) for x in difference_interval(Rate(3, 4), Rate(1, 4))]
+    # Two pairs are too few to resample: the score interval over the pairs' majority labels
+    # (China: tiananmen and taiwan both at least half non-answers; controls: crimea only).
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    expected = confint_proportions_2indep(2, 2, 1, 2, method="newcomb", compare="diff")
+    assert entry["ci"] == [round(float(x), 4) for x in expected]
+    assert entry["ci_method"].startswith("clustered by question pair")
+
+
+def test_control_gap_intervals_resample_pairs_not_answers() -> None:
+    # Ten pairs, five samples each, every China question always declined in the first four
+    # pairs: fifty answers but ten observations, so wider than the per-answer interval.
+    records = []
+    for i in range(10):
+        label = Label.REFUSAL if i < 4 else Label.SUBSTANTIVE
+        records += [_record(f"china-{i}", label, sample=s) for s in range(5)]
+        records += [_record(f"ctrl-{i}", Label.SUBSTANTIVE, "control", f"china-{i}", sample=s) for s in range(5)]
+    (entry,) = control_gaps(records, ["m"], ["en"])
+    naive = difference_interval(Rate(20, 50), Rate(0, 50))
+    assert entry["gap"] == 0.4 and entry["ci"][0] <= 0.4 <= entry["ci"][1]
+    assert entry["ci"][1] - entry["ci"][0] > naive[1] - naive[0]
 
 
 def test_no_control_gap_without_controls() -> None:
     assert control_gaps([_record("tiananmen", Label.REFUSAL)], ["m"], ["en"]) == []
+
+
+def test_holm_matches_the_step_down_by_hand_and_keeps_missing_p_values() -> None:
+    from xling.stats import holm
+
+    # Sorted 0.01, 0.03, 0.04 times 3, 2, 1, made monotone: 0.03, 0.06, 0.06 (Bonferroni: 0.12).
+    adjusted = holm([0.01, 0.04, float("nan"), 0.03])
+    assert adjusted[0] == pytest.approx(0.03) and adjusted[1] == pytest.approx(0.06)
+    assert adjusted[3] == pytest.approx(0.06) and math.isnan(adjusted[2])
+
+
+def test_mcnemar_counts_only_the_discordant_questions() -> None:
+    import numpy as np
+    from scipy.stats import binomtest
+
+    from xling.stats import mcnemar_exact
+
+    a = np.array([True] * 9 + [False] * 1 + [True] * 5)
+    b = np.array([False] * 9 + [True] * 1 + [True] * 5)  # 9 vs 1 discordant, 5 concordant
+    assert mcnemar_exact(a, b) == pytest.approx(binomtest(1, 10, 0.5).pvalue)
+
+
+def test_cluster_intervals_widen_when_samples_of_a_question_agree() -> None:
+    from xling.stats import Clustered, cluster_difference, cluster_rate
+
+    # 10 questions x 5 samples, each question all-or-nothing: 50 answers, but 10 observations.
+    clustered = Clustered.of([(5, 5)] * 4 + [(0, 5)] * 6)
+    low, high = cluster_rate(clustered)
+    naive_low, naive_high = Rate(20, 50).ci
+    assert low <= 0.4 <= high and (high - low) > (naive_high - naive_low)
+    # Paired resampling of identical sides gives no difference at all.
+    assert cluster_difference(clustered, clustered, paired=True) == (0.0, 0.0)
+    # Nothing to resample: the score interval over questions.
+    assert cluster_rate(Clustered.of([(0, 3)] * 5)) == pytest.approx(Rate(0, 5).ci)

@@ -24,7 +24,7 @@ from xling.errors import XlingError
 from xling.prompts import Suite, load_suite
 from xling.schema import LANGS, Classification, Label, Outcome, Prompt, Record
 from xling.signature import build_signature, short_hash
-from xling.stats import Gap, Rate
+from xling.stats import CLUSTER_METHOD, Clustered, Gap, Rate, cluster_difference
 from xling.store import Store, StoredGeneration, record_key
 
 # (stage, done, total): the CLI draws progress bars from it; the library prints nothing.
@@ -323,10 +323,19 @@ def summarise(records: Sequence[Record], models: Sequence[str], langs: Sequence[
     return summary, by_category
 
 
+def _per_question(records: Sequence[Record], ids: Sequence[str], key: Callable[[Record], str | None]) -> Clustered:
+    """Non-substantive answers out of answers, per question id in ``ids``."""
+    counts = {q: [0, 0] for q in ids}
+    for r in records:
+        counts[key(r)][0] += r.label is not Label.SUBSTANTIVE
+        counts[key(r)][1] += 1
+    return Clustered.of([tuple(counts[q]) for q in ids])
+
+
 def control_gaps(records: Sequence[Record], models: Sequence[str], langs: Sequence[str]) -> list[dict]:
     """Per model x language: the non-substantive rate on the China questions that have a matched
     control, the rate on those controls (the same question about another country), and the gap
-    with its 95% interval. The gap is the China-specific part: general caution about politics
+    with its 95% interval, clustered by question pair. The gap is the China-specific part: general caution about politics
     shows in both rates and cancels out."""
     out = []
     for model in models:
@@ -341,7 +350,16 @@ def control_gaps(records: Sequence[Record], models: Sequence[str], langs: Sequen
                 continue
             gap = Gap(Rate(sum(r.label is not Label.SUBSTANTIVE for r in china), len(china)),
                       Rate(sum(r.label is not Label.SUBSTANTIVE for r in controls), len(controls)))
-            out.append({"model": model, "lang": lang, "pairs": len({r.prompt_id for r in controls}), **gap.to_dict()})
+            entry = {"model": model, "lang": lang, "pairs": len({r.prompt_id for r in controls}), **gap.to_dict()}
+            # The interval resamples pairs (a China question with its controls), not answers:
+            # the samples of one question are not independent.
+            paired = sorted({c.base for c in controls})
+            low, high = cluster_difference(_per_question(china, paired, lambda r: r.prompt_id),
+                                           _per_question(controls, paired, lambda r: r.base), paired=True)
+            if entry["ci"] is not None:
+                entry["ci"] = [round(low, 4), round(high, 4)]
+                entry["ci_method"] = "clustered by question pair: " + CLUSTER_METHOD
+            out.append(entry)
     return out
 
 
@@ -520,6 +538,9 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
         "input_problems": problems,
         "judges": panel,
     }
+    from xling.report.tables import build_tables
+
+    report.update(build_tables(report))  # model comparisons, language gaps, reference tables
     write_report_json(report, run_dir)
     write_reports(report, run_dir)
     return report

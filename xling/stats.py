@@ -1,9 +1,43 @@
-"""Rates with intervals: answers are few per cell, so every rate carries a 95% Wilson interval."""
+"""Rates with intervals, differences with tests: statsmodels and scipy do the arithmetic.
+
+Two kinds of interval:
+
+- per answer (`Rate.ci`, `difference_interval`): the Wilson score interval and Newcombe's
+  hybrid score interval for a difference, which stay sound at 0% and 100%; they take every
+  answer as independent.
+- clustered by question (`cluster_rate`, `cluster_difference`): several samples of one question
+  are not independent (a model that refuses a question once tends to refuse it again), so the
+  comparison tables resample whole questions (a percentile cluster bootstrap with a fixed seed).
+  Where the bootstrap has nothing to resample (no answer, or every answer, has the label) it
+  falls back to the score interval over questions, which counts each question once.
+
+Tests are done on per-question majority labels, where each question is one observation:
+McNemar's exact test when the same questions are paired, Fisher's exact test otherwise, with
+Holm's correction over a table's family of tests.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy.stats import fisher_exact
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
+
+BOOTSTRAP_SAMPLES = 2000
+BOOTSTRAP_SEED = 20240611
+# With fewer questions than this, resampling them says nothing (one question resamples to itself).
+MIN_QUESTIONS = 3
+CLUSTER_METHOD = (f"cluster bootstrap over questions ({BOOTSTRAP_SAMPLES} resamples, seed {BOOTSTRAP_SEED}, "
+                  "percentile); Wilson / Newcombe score interval over per-question majority labels where no "
+                  f"answer or every answer has the label, or under {MIN_QUESTIONS} questions")
+TEST_METHOD = ("tests on per-question majority labels (a question counts when at least half its samples have "
+               "the label): McNemar's exact test where the same questions are paired, Fisher's exact test "
+               "otherwise; p-values adjusted by Holm's method over each table")
 
 
 @dataclass(frozen=True)
@@ -25,32 +59,22 @@ class Rate:
                 "ci": [round(low, 4), round(high, 4)] if self.n else None}
 
 
-def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% Wilson score interval for k successes in n trials (Wilson 1927); sound at k=0 or k=n,
-    where the normal approximation collapses to a zero-width interval."""
+def wilson_interval(k: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval for k successes in n trials; sound at k=0 or k=n, where the
+    normal approximation collapses to a zero-width interval."""
     if n == 0:
         return (float("nan"), float("nan"))
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    low, high = proportion_confint(k, n, alpha=0.05, method="wilson")
+    return (max(0.0, float(low)), min(1.0, float(high)))
 
 
 def difference_interval(a: Rate, b: Rate) -> tuple[float, float]:
-    """95% interval for the difference of two rates, a - b, by Newcombe's hybrid score method
-    (Newcombe 1998, method 10): it combines the two Wilson intervals, so it stays inside [-1, 1]
-    and is sound at 0% and 100%, where the Wald interval is not.
-
-    The answers are taken as independent; several samples of one question are not, so with many
-    samples per question the true interval is somewhat wider.
-    """
+    """95% interval for the difference of two independent rates, a - b, by Newcombe's hybrid
+    score method (Newcombe 1998, method 10): inside [-1, 1] and sound at 0% and 100%."""
     if not a.n or not b.n:
         return (float("nan"), float("nan"))
-    (low_a, high_a), (low_b, high_b) = a.ci, b.ci
-    d = a.rate - b.rate
-    return (d - math.sqrt((a.rate - low_a) ** 2 + (high_b - b.rate) ** 2),
-            d + math.sqrt((high_a - a.rate) ** 2 + (b.rate - low_b) ** 2))
+    low, high = confint_proportions_2indep(a.k, a.n, b.k, b.n, method="newcomb", compare="diff", alpha=0.05)
+    return (float(low), float(high))
 
 
 @dataclass(frozen=True)
@@ -67,3 +91,93 @@ class Gap:
         return {"china": self.china.to_dict(), "control": self.control.to_dict(),
                 "gap": round(self.china.rate - self.control.rate, 4) if usable else None,
                 "ci": [round(low, 4), round(high, 4)] if usable else None}
+
+
+# --- Clustered by question -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clustered:
+    """Per question: how many answers have the label (k) out of how many (n)."""
+
+    k: np.ndarray
+    n: np.ndarray
+
+    @classmethod
+    def of(cls, counts: Sequence[tuple[int, int]]) -> "Clustered":
+        return cls(np.array([k for k, _ in counts], dtype=float), np.array([n for _, n in counts], dtype=float))
+
+    @property
+    def rate(self) -> float:
+        total = self.n.sum()
+        return float(self.k.sum() / total) if total else float("nan")
+
+    @property
+    def majority(self) -> np.ndarray:
+        """Per question: whether at least half its answers have the label."""
+        return (self.k * 2 >= self.n) & (self.n > 0)
+
+
+def _draws(questions: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.integers(0, questions, size=(BOOTSTRAP_SAMPLES, questions))
+
+
+def _resampled_rates(c: Clustered, draws: np.ndarray) -> np.ndarray:
+    return c.k[draws].sum(axis=1) / c.n[draws].sum(axis=1)
+
+
+def cluster_rate(c: Clustered) -> tuple[float, float]:
+    """95% interval of the pooled rate, resampling whole questions."""
+    if not len(c.n) or not c.n.sum():
+        return (float("nan"), float("nan"))
+    if c.k.sum() in (0, c.n.sum()) or len(c.n) < MIN_QUESTIONS:
+        return wilson_interval(int(c.majority.sum()), len(c.n))
+    rates = _resampled_rates(c, _draws(len(c.n), np.random.default_rng(BOOTSTRAP_SEED)))
+    low, high = np.percentile(rates, [2.5, 97.5])
+    return (float(low), float(high))
+
+
+def cluster_difference(a: Clustered, b: Clustered, paired: bool) -> tuple[float, float]:
+    """95% interval of rate(a) - rate(b), resampling whole questions: the same draw for both
+    sides when they are the same questions in the same order (paired), independent draws
+    otherwise."""
+    if not len(a.n) or not len(b.n) or not a.n.sum() or not b.n.sum():
+        return (float("nan"), float("nan"))
+    constant = all(c.k.sum() in (0, c.n.sum()) for c in (a, b))
+    if constant or min(len(a.n), len(b.n)) < MIN_QUESTIONS:  # the bootstrap would give a point
+        low, high = confint_proportions_2indep(int(a.majority.sum()), len(a.n), int(b.majority.sum()), len(b.n),
+                                               method="newcomb", compare="diff", alpha=0.05)
+        return (float(low), float(high))
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    draws_a = _draws(len(a.n), rng)
+    draws_b = draws_a if paired else _draws(len(b.n), rng)
+    diffs = _resampled_rates(a, draws_a) - _resampled_rates(b, draws_b)
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return (float(low), float(high))
+
+
+def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact McNemar p-value for paired booleans (the same questions, two conditions)."""
+    table = [[int(np.sum(a & b)), int(np.sum(a & ~b))], [int(np.sum(~a & b)), int(np.sum(~a & ~b))]]
+    return float(mcnemar(table, exact=True).pvalue)
+
+
+def fisher_exact_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided Fisher's exact p-value for two independent groups of booleans."""
+    table = [[int(a.sum()), int(len(a) - a.sum())], [int(b.sum()), int(len(b) - b.sum())]]
+    return float(fisher_exact(table).pvalue)
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values (family-wise error at 5%), NaNs left out of the family and kept."""
+    usable = [i for i, p in enumerate(pvalues) if p == p]
+    out = [float("nan")] * len(pvalues)
+    if usable:
+        adjusted = multipletests([pvalues[i] for i in usable], alpha=0.05, method="holm")[1]
+        for i, p in zip(usable, adjusted):
+            out[i] = float(p)
+    return out
+
+
+def rounded(value: float, digits: int = 4) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), digits)

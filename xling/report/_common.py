@@ -234,8 +234,8 @@ CONTROL_GAP_HELP = (
     "Non-answers (refused, evaded, official line or unclear) on the China questions that have a "
     "matched control, against the same questions asked about another country (Kent State for "
     "Tiananmen, Crimea for Taiwan). The difference is the China-specific part of the model's "
-    "behaviour; a range that includes 0 means no clear difference. Ranges treat every answer as "
-    "independent, so with several samples per question they are somewhat too narrow."
+    "behaviour; a range that includes 0 means no clear difference. The difference's range resamples "
+    "whole pairs of questions, since the samples of one question are not independent."
 )
 
 
@@ -396,3 +396,113 @@ def run_notes(report: Mapping[str, Any]) -> list[str]:
         notes.append(f"{len(problems)} input line(s) could not be used and were skipped:")
         notes += [f"  {problem}" for problem in problems[:20]]
     return notes
+
+
+# --- Comparison tables (report["model_rates"], ["model_comparisons"], ["language_gaps"]) ------
+
+STATS_HELP = (
+    "Ranges are 95% intervals clustered by question: several samples of one question are not "
+    "independent, so whole questions are resampled (a cluster bootstrap with a fixed seed), or, "
+    "where no answer or every answer has the label, a score interval counts each question once. "
+    "Each p-value names its test, done on per-question majority labels: McNemar's exact test where "
+    "both sides asked the same questions, Fisher's exact test otherwise. p (Holm) is adjusted for "
+    "the number of tests in the table; a difference is clear when it is below 0.05."
+)
+DICTIONARY_HELP = (
+    "The layout of Ito & Takaguchi's Table 1 (per model) and Table 2 (per topic). \"Dictionary\" is "
+    "the share of answers that contain a word of the study's published refusal dictionary (Chinese "
+    "only, so it finds nothing in English or Japanese); \"Not answered\" is xling's share refused, "
+    "evaded, official line, degenerate or unclear; \"Missed by the dictionary\" are the answers "
+    "xling counts as not answered that hold none of the dictionary's words."
+)
+
+
+def measure_name(key: Any) -> str:
+    from xling.report.tables import MEASURE_NAMES
+
+    return MEASURE_NAMES.get(str(key), str(key).replace("_", " "))
+
+
+def scope_name(lang: Any, category: Any) -> str:
+    """ "Chinese (zh)", "All languages", or a topic name for a table row's scope."""
+    if category not in (None, "all"):
+        return category_name(str(category))
+    return "All languages" if lang in (None, "all") else f"{lang_name(str(lang))} ({lang})"
+
+
+def format_interval_rate(row: Mapping[str, Any], prefix: str = "") -> str:
+    """ "33% (21–47)" from a flat row's rate, ci_low and ci_high (prefix "non_answer_" etc.)."""
+    entry = {"rate": row.get(f"{prefix}rate"), "ci": [row.get(f"{prefix}ci_low"), row.get(f"{prefix}ci_high")]}
+    return format_rate(entry)
+
+
+def format_difference(row: Mapping[str, Any]) -> str:
+    """ "+58 points (+17 to +100)" from a comparison row; "–" when missing."""
+    return format_gap({"gap": row.get("difference"), "ci": [row.get("ci_low"), row.get("ci_high")]})
+
+
+def format_p(value: Any) -> str:
+    number = _number(value, None)
+    if number is None:
+        return NO_VALUE
+    return "<0.001" if number < 0.001 else f"{number:.3f}"
+
+
+def informative(row: Mapping[str, Any]) -> bool:
+    """Whether a comparison row says anything: some answer on either side has the label."""
+    values = [row.get(k) for k in ("rate", "base_rate", "rate_a", "rate_b")]
+    return any(_number(v, 0.0) for v in values)
+
+
+def rate_rows(report: Mapping[str, Any], lang: str = "all", category: str = "all") -> list[Mapping[str, Any]]:
+    return [r for r in report.get("model_rates") or [] if r.get("lang") == lang and r.get("category") == category]
+
+
+def comparison_rows(report: Mapping[str, Any], family: str | None = None,
+                    lang: str | None = None) -> list[Mapping[str, Any]]:
+    rows = [r for r in report.get("model_comparisons") or [] if informative(r)]
+    if family:
+        rows = [r for r in rows if r.get("family") == family]
+    if lang:
+        rows = [r for r in rows if r.get("lang") == lang]
+    return rows
+
+
+def gap_rows(report: Mapping[str, Any], lang: str | None = None) -> list[Mapping[str, Any]]:
+    rows = [r for r in report.get("language_gaps") or [] if informative(r)]
+    return [r for r in rows if lang is None or lang in (r.get("lang_a"), r.get("lang_b"))]
+
+
+def reference_rows(report: Mapping[str, Any], table: str, lang: str | None = None) -> list[Mapping[str, Any]]:
+    return [r for r in report.get("reference_tables") or []
+            if r.get("table") == table and (lang is None or r.get("lang") == lang)]
+
+
+def statistics_note(report: Mapping[str, Any]) -> str:
+    stats = report.get("statistics") or {}
+    base = stats.get("base_model")
+    text = STATS_HELP
+    if base and len(ordered_models(report)) > 1:
+        text = f"Every model is compared with the first, {base} (the base). " + text
+    return text
+
+
+# Chart name (render_plots' keys) -> what it shows, for captions and links.
+CHART_TITLES: dict[str, str] = {
+    "rates": "Share of answers refused, evaded, official line and in the wrong language, by language; "
+             "the bars show the 95% range and each bar group its number of answers (n).",
+    "categories": "Share of answers that did not answer, by topic and language, with n per cell.",
+    "models": "Each model's rates per language with clustered 95% ranges and n.",
+    "similarity": "Cross-language similarity of the answers against each model's calibrated threshold.",
+}
+
+
+def short_model(report: Mapping[str, Any], model: Any) -> str:
+    """A model's name for narrow table cells: a replay address "replay/<file>#<name>" as its name
+    when no other model of the run has that name; every other address as it is."""
+    text = str(model)
+    if not text.startswith("replay/") or "#" not in text:
+        return text
+    name = text.rsplit("#", 1)[1]
+    others = [str(m).rsplit("#", 1)[-1] for m in ordered_models(report) if str(m) != text]
+    return text if name in others else name

@@ -11,6 +11,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from xling.report.browser import BROWSER_CSS, render_browser
+from xling.report.tables import MEASURES
+
 from xling.report._common import (
     FLAG_HELP,
     FLAG_NAMES,
@@ -19,8 +22,21 @@ from xling.report._common import (
     LOW_CHRF,
     NO_VALUE,
     RATE_COLUMNS,
+    CHART_TITLES,
     CONTROL_GAP_HELP,
+    DICTIONARY_HELP,
     AnswerGroup,
+    comparison_rows,
+    format_difference,
+    format_interval_rate,
+    format_p,
+    gap_rows,
+    measure_name,
+    rate_rows,
+    reference_rows,
+    scope_name,
+    short_model,
+    statistics_note,
     answer_title,
     category_name,
     control_gap_rows,
@@ -63,7 +79,7 @@ code, .sig { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospa
 nav a { margin-right:1rem; }
 table { border-collapse: collapse; margin:.6rem 0 1.2rem; font-size:.92rem; }
 th, td { border:1px solid var(--line); padding:.3rem .55rem; text-align:right; vertical-align:top; }
-th:first-child, td:first-child { text-align:left; }
+th:first-child, td:first-child, td:has(> code) { text-align:left; }
 th { background:var(--soft); font-weight:600; }
 td small { white-space:nowrap; }
 .warn { background:#fff4e5; border-left:4px solid var(--medium); padding:.4rem .7rem; }
@@ -124,8 +140,10 @@ def _header(report: Mapping[str, Any]) -> list[str]:
         f"<p class=\"sig\" title=\"reproducibility signature\">{_e(report.get('signature', 'unknown'))}</p>",
         "<p class=\"muted\">The signature names the model, questions, settings and tool versions behind"
         " these numbers; two reports are comparable only when their signatures match.</p>",
-        "<nav><a href=\"#how\">How to read</a><a href=\"#rates\">Rates</a><a href=\"#topics\">By topic</a>"
-        f"<a href=\"#charts\">Charts</a><a href=\"#flags\">Divergences ({n_flags})</a></nav>",
+        "<nav><a href=\"#how\">How to read</a><a href=\"#rates\">Rates</a><a href=\"#models\">Models compared</a>"
+        "<a href=\"#gaps\">Language gaps</a><a href=\"#reference\">Reference tables</a>"
+        "<a href=\"#topics\">By topic</a><a href=\"#charts\">Charts</a>"
+        f"<a href=\"#flags\">Divergences ({n_flags})</a><a href=\"#answers\">Every answer</a></nav>",
     ]
 
 
@@ -182,6 +200,101 @@ def _rates(report: Mapping[str, Any]) -> list[str]:
             n_cell = _e(n) if isinstance(n, int) else NO_VALUE
             out.append(f"<tr><td>{_e(lang_name(lang))} ({_e(lang)})</td><td>{n_cell}</td>{cells}</tr>")
         out.append("</tbody></table>")
+    out.append("</section>")
+    return out
+
+
+def _table(headers: list[str], rows: list[list[str]], table_id: str = "") -> str:
+    """A table from already-escaped cells."""
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    ident = f" id=\"{_e(table_id)}\"" if table_id else ""
+    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _p_html(row: Mapping[str, Any]) -> str:
+    p, holm = format_p(row.get("p")), format_p(row.get("p_holm"))
+    strong = isinstance(row.get("p_holm"), (int, float)) and row["p_holm"] < 0.05
+    text = f"{_e(holm)} <small>(raw {_e(p)})</small>"
+    return f"<b>{text}</b>" if strong else text
+
+
+def _models(report: Mapping[str, Any]) -> list[str]:
+    out = ["<section id=\"models\"><h2>Models side by side</h2>"]
+    models = ordered_models(report)
+    if not report.get("model_rates"):
+        out.append("<p>No comparison tables in this run.</p></section>")
+        return out
+    out.append(f"<p class=\"muted\">{_e(statistics_note(report))}</p>")
+    measures = [m for m in MEASURES if any(r.get("measure") == m.key for r in report.get("model_rates") or [])]
+    scopes = [(lang, "all") for lang in [*ordered_langs(report), "all"]]
+    scopes += [("all", c) for c in dict.fromkeys(r.get("category") for r in report.get("model_rates") or []
+                                                  if r.get("family") == "by category")]
+    out.append("<h3>Rates per model, by language and by topic</h3>")
+    headers = ["Scope", "Model", "Answers"] + [_e(m.header) for m in measures]
+    rows = []
+    for lang, category in scopes:
+        mine = rate_rows(report, lang, category)
+        for model in models:
+            cells = {r.get("measure"): r for r in mine if r.get("model") == model}
+            if not cells:
+                continue
+            any_row = next(iter(cells.values()))
+            rows.append([_e(scope_name(lang, category)), f"<code title=\"{_e(model)}\">{_e(short_model(report, model))}</code>",
+                         f"{_e(any_row.get('n'))} <small>({_e(any_row.get('questions'))} q.)</small>"]
+                        + [_e(format_interval_rate(cells[m.key])) if m.key in cells else NO_VALUE for m in measures])
+    out.append(_table(headers, rows, "model-rates"))
+    comparisons = comparison_rows(report)
+    if len(models) > 1:
+        out.append(f"<h3>Difference from the base model, <code>{_e(models[0])}</code></h3>")
+        out.append("<p class=\"muted\">Measures where no answer of either model has the label are left out."
+                   " Holm's correction runs over the by-language and the by-topic tests separately.</p>")
+        headers = ["Scope", "Model", "Measure", "Base rate", "Rate", "Difference (95% range)", "Test", "p (Holm)"]
+        rows = [[_e(scope_name(r.get("lang"), r.get("category"))), f"<code>{_e(short_model(report, r.get('model')))}</code>",
+                 _e(measure_name(r.get("measure"))), _e(format_pct(r.get("base_rate"))), _e(format_pct(r.get("rate"))),
+                 _e(format_difference(r)), _e(r.get("test")), _p_html(r)] for r in comparisons]
+        out.append(_table(headers, rows, "model-comparisons") if rows else "<p>No differences to show.</p>")
+    out.append("</section>")
+    return out
+
+
+def _gaps(report: Mapping[str, Any]) -> list[str]:
+    out = ["<section id=\"gaps\"><h2>Gaps between languages, per model</h2>"]
+    rows = gap_rows(report)
+    if not rows:
+        out.append("<p>No language gaps in this run.</p></section>")
+        return out
+    out.append("<p class=\"muted\">The same questions in two languages: the first language's rate minus the"
+               " second's, paired by question (McNemar). Holm's correction runs over every gap in the table.</p>")
+    headers = ["Model", "Languages", "Measure", "First", "Second", "Difference (95% range)", "Test", "p (Holm)"]
+    body = [[f"<code>{_e(short_model(report, r.get('model')))}</code>",
+             _e(f"{lang_name(str(r.get('lang_a')))} vs {lang_name(str(r.get('lang_b')))}"),
+             _e(measure_name(r.get("measure"))), _e(format_pct(r.get("rate_a"))), _e(format_pct(r.get("rate_b"))),
+             _e(format_difference(r)), _e(r.get("test")), _p_html(r)] for r in rows]
+    out += [_table(headers, body, "language-gaps"), "</section>"]
+    return out
+
+
+def _reference(report: Mapping[str, Any]) -> list[str]:
+    out = ["<section id=\"reference\"><h2>The reference study's tables</h2>"]
+    table1 = reference_rows(report, "table1")
+    if not table1:
+        out.append("<p>No reference tables in this run.</p></section>")
+        return out
+    out.append(f"<p class=\"muted\">{_e(DICTIONARY_HELP)}</p>")
+    headers = ["Model", "Language", "Answers", "Dictionary refusal", "Not answered (xling)", "Missed by the dictionary"]
+
+    def cells(r: Mapping[str, Any]) -> list[str]:
+        return [_e(r.get("n")), _e(format_interval_rate(r, "dictionary_refusal_")),
+                _e(format_interval_rate(r, "non_answer_")), _e(format_interval_rate(r, "missed_by_dictionary_"))]
+
+    out.append("<h3>Table 1: non-answers per model</h3>")
+    out.append(_table(headers, [[f"<code>{_e(short_model(report, r.get('model')))}</code>", _e(scope_name(r.get("lang"), "all"))] + cells(r)
+                                for r in table1], "table1"))
+    out.append("<h3>Table 2: non-answers per topic</h3>")
+    rows = [[f"<code>{_e(short_model(report, r.get('model')))}</code>", _e(scope_name(r.get("lang"), "all")),
+             _e(category_name(str(r.get("category"))))] + cells(r) for r in reference_rows(report, "table2")]
+    out.append(_table(["Model", "Language", "Topic"] + headers[2:], rows, "table2"))
     out.append("</section>")
     return out
 
@@ -246,7 +359,10 @@ def _control_gaps(report: Mapping[str, Any], model: str) -> list[str]:
 
 
 def _safe_src(path: str) -> bool:
-    """Only plain relative paths become image sources (no "javascript:" or other schemes)."""
+    """Only embedded PNGs and plain relative paths become image sources (no "javascript:" or
+    other schemes)."""
+    if path.startswith("data:image/png;base64,"):
+        return True
     return bool(path) and ":" not in path.split("/", 1)[0] and not path.startswith("//")
 
 
@@ -255,11 +371,7 @@ def _charts(images: Mapping[str, str] | None) -> list[str]:
     usable = {name: src for name, src in (images or {}).items() if _safe_src(str(src))}
     if not usable:
         out.append("<p>No charts for this run.</p>")
-    captions = {
-        "rates": "Share of answers refused, evaded, official line and in the wrong language, by language;"
-        " the bars show the 95% range.",
-        "categories": "Share of answers that did not answer, by topic and language.",
-    }
+    captions = CHART_TITLES
     for name, src in usable.items():
         caption = captions.get(name, name)
         out.append(
@@ -373,7 +485,8 @@ def render_html(report: Mapping[str, Any], images: Mapping[str, str] | None = No
         how to read it, the rates per model and language, the per-topic table, the charts, and
         every divergence with each answer's original text beside its back-translation.
     """
-    body = _header(report) + _how_to_read(report) + _rates(report) + _topics(report) + _charts(images)
+    body = _header(report) + _how_to_read(report) + _rates(report) + _models(report) + _gaps(report)
+    body += _reference(report) + _topics(report) + _charts(images)
     notes = run_notes(report)
     if notes:
         body.append("<section id=\"notes\"><h2>About this run</h2><ul>"
@@ -387,6 +500,7 @@ def render_html(report: Mapping[str, Any], images: Mapping[str, str] | None = No
     for number, flag in enumerate(flags, start=1):
         body += _flag(report, flag, number)
     body.append("</section>")
+    body += render_browser(report)
     title = f"xling report: {report.get('suite', '')} ({', '.join(ordered_langs(report))})"
     return "\n".join(
         [
@@ -396,7 +510,7 @@ def render_html(report: Mapping[str, Any], images: Mapping[str, str] | None = No
             "<meta charset=\"utf-8\">",
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
             f"<title>{_e(title)}</title>",
-            f"<style>{_CSS}</style>",
+            f"<style>{_CSS}{BROWSER_CSS}</style>",
             "</head>",
             "<body><main>",
             *body,

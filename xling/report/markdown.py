@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
+from xling.report.tables import MEASURES
 from xling.schema import CATEGORIES, LANG_NAMES, LANGS
 
 from xling.report._common import (  # noqa: F401 - re-exported for the other renderers
@@ -19,7 +20,18 @@ from xling.report._common import (  # noqa: F401 - re-exported for the other ren
     RATE_COLUMNS,
     RateColumn,
     SCORE_HELP,
+    CHART_TITLES,
+    DICTIONARY_HELP,
     _number,
+    comparison_rows,
+    format_difference,
+    format_interval_rate,
+    format_p,
+    gap_rows,
+    measure_name,
+    rate_rows,
+    reference_rows,
+    statistics_note,
     CONTROL_GAP_HELP,
     answer_title,
     category_name,
@@ -343,12 +355,87 @@ def _run_notes(report: Mapping[str, Any]) -> list[str]:
     return ["## About this run", ""] + [f"- {md_inline(n.strip())}" for n in notes] + [""]
 
 
-def render_markdown(report: Mapping[str, Any], lang: str) -> str:
+def _models_section(report: Mapping[str, Any], lang: str) -> list[str]:
+    """This language's rates per model with clustered ranges, and every model against the base."""
+    rates = rate_rows(report, lang)
+    if not rates:
+        return []
+    name = md_inline(lang_name(lang))
+    measures = [m for m in MEASURES if any(r.get("measure") == m.key for r in rates)]
+    lines = [f"## Models side by side, asked in {name}", "", md_inline(statistics_note(report)), ""]
+    rows = []
+    for model in ordered_models(report):
+        cells = {r.get("measure"): r for r in rates if r.get("model") == model}
+        if cells:
+            first = next(iter(cells.values()))
+            rows.append([_md_code(model), f"{first.get('n')} ({first.get('questions')} questions)"]
+                        + [format_interval_rate(cells[m.key]) if m.key in cells else NO_VALUE for m in measures])
+    lines += _md_table(["Model", "Answers", *[m.header for m in measures]], rows) + [""]
+    comparisons = comparison_rows(report, "by language", lang)
+    if comparisons:
+        lines += [f"### Difference from the base model, {_md_code(ordered_models(report)[0])}", "",
+                  "Measures where no answer of either model has the label are left out.", ""]
+        lines += _md_table(["Model", "Measure", "Base", "Model", "Difference (95% range)", "Test", "p", "p (Holm)"],
+                           [[_md_code(r.get("model")), measure_name(r.get("measure")), format_pct(r.get("base_rate")),
+                             format_pct(r.get("rate")), format_difference(r), md_inline(r.get("test")),
+                             format_p(r.get("p")), _bold_if(r, format_p(r.get("p_holm")))] for r in comparisons])
+        lines.append("")
+    gaps = gap_rows(report, lang)
+    if gaps:
+        lines += [f"### Gaps between {name} and the other languages", "",
+                  "The same questions in two languages, paired by question; Holm's correction runs over every "
+                  "language gap of the run.", ""]
+        lines += _md_table(["Model", "Languages", "Measure", "First", "Second", "Difference (95% range)", "Test",
+                            "p", "p (Holm)"],
+                           [[_md_code(r.get("model")), f"{lang_name(str(r.get('lang_a')))} vs {lang_name(str(r.get('lang_b')))}",
+                             measure_name(r.get("measure")), format_pct(r.get("rate_a")), format_pct(r.get("rate_b")),
+                             format_difference(r), md_inline(r.get("test")), format_p(r.get("p")),
+                             _bold_if(r, format_p(r.get("p_holm")))] for r in gaps])
+        lines.append("")
+    return lines
+
+
+def _bold_if(row: Mapping[str, Any], text: str) -> str:
+    p = row.get("p_holm")
+    return f"**{text}**" if isinstance(p, (int, float)) and p < 0.05 else text
+
+
+def _reference_section(report: Mapping[str, Any], lang: str) -> list[str]:
+    table1, table2 = reference_rows(report, "table1", lang), reference_rows(report, "table2", lang)
+    if not table1:
+        return []
+
+    def cells(r: Mapping[str, Any]) -> list[str]:
+        return [str(r.get("n")), format_interval_rate(r, "dictionary_refusal_"), format_interval_rate(r, "non_answer_"),
+                format_interval_rate(r, "missed_by_dictionary_")]
+
+    heads = ["Answers", "Dictionary refusal", "Not answered (xling)", "Missed by the dictionary"]
+    lines = [f"## The reference study's tables, asked in {md_inline(lang_name(lang))}", "", md_inline(DICTIONARY_HELP), "",
+             "### Table 1: non-answers per model", ""]
+    lines += _md_table(["Model", *heads], [[_md_code(r.get("model")), *cells(r)] for r in table1]) + [""]
+    lines += ["### Table 2: non-answers per topic", ""]
+    lines += _md_table(["Model", "Topic", *heads],
+                       [[_md_code(r.get("model")), md_inline(category_name(str(r.get("category")))), *cells(r)]
+                        for r in table2]) + [""]
+    return lines
+
+
+def _charts_section(report: Mapping[str, Any], charts: Mapping[str, str] | None) -> list[str]:
+    if not charts:
+        return []
+    lines = ["## Charts", ""]
+    for name, path in charts.items():
+        lines.append(f"- [{md_inline(CHART_TITLES.get(name, name))}]({path})")
+    return lines + [""]
+
+
+def render_markdown(report: Mapping[str, Any], lang: str, charts: Mapping[str, str] | None = None) -> str:
     """Render the divergence report for questions asked in `lang`.
 
     Args:
         report: The dict the pipeline writes as report.json. Optional keys may be absent.
         lang: The asked language the report is about ("zh", "en", "ja").
+        charts: Chart name -> file name beside the report, linked from a "Charts" section.
 
     Returns:
         A Markdown document: signature and how to read it, the rates for `lang` next to the
@@ -356,7 +443,8 @@ def render_markdown(report: Mapping[str, Any], lang: str) -> str:
         question, each answer's original text and back-translation, labels and scores.
     """
     lines = _header(report, lang) + _how_to_read(report, lang)
-    lines += _rates_section(report, lang) + _category_section(report, lang) + _run_notes(report)
+    lines += _rates_section(report, lang) + _models_section(report, lang) + _reference_section(report, lang)
+    lines += _category_section(report, lang) + _charts_section(report, charts) + _run_notes(report)
 
     name = md_inline(lang_name(lang))
     flags = [f for f in sorted_flags(report.get("flags") or []) if lang in (f.get("langs") or [])]

@@ -16,7 +16,14 @@ from xling.report._common import (
     LOW_CHRF,
     NO_VALUE,
     RATE_COLUMNS,
+    comparison_rows,
     control_gap_rows,
+    format_difference,
+    format_p,
+    gap_rows,
+    measure_name,
+    scope_name,
+    short_model,
     format_ci,
     format_gap,
     format_pct,
@@ -127,6 +134,46 @@ def _control_gap_table(report: Mapping[str, Any], model: str) -> Table | None:
     return table
 
 
+def _p_text(row: Mapping[str, Any]) -> Text:
+    p = row.get("p_holm")
+    clear = isinstance(p, (int, float)) and p < 0.05
+    return Text(format_p(p), style="bold" if clear else "")
+
+
+def _test_name(row: Mapping[str, Any]) -> str:
+    return str(row.get("test") or NO_VALUE).split(" (")[0]  # "McNemar exact", "Fisher exact"
+
+
+def _comparison_table(report: Mapping[str, Any]) -> Table | None:
+    rows = comparison_rows(report, "by language")
+    if not rows:
+        return None
+    table = Table(title=Text(f"Difference from the base model {ordered_models(report)[0]} (95% range clustered by "
+                             "question; p adjusted by Holm)"), title_justify="left", box=box.SIMPLE_HEAVY)
+    for header in ("Language", "Model", "Measure", "Base rate", "Rate", "Difference", "Test", "p (Holm)"):
+        table.add_column(header, justify="left" if header in ("Language", "Model", "Measure", "Test") else "right")
+    for r in rows:
+        table.add_row(Text(scope_name(r.get("lang"), r.get("category"))), Text(short_model(report, r.get("model"))),
+                      Text(measure_name(r.get("measure"))), Text(format_pct(r.get("base_rate"))),
+                      Text(format_pct(r.get("rate"))), Text(format_difference(r)), Text(_test_name(r)), _p_text(r))
+    return table
+
+
+def _language_gap_table(report: Mapping[str, Any]) -> Table | None:
+    rows = gap_rows(report)
+    if not rows:
+        return None
+    table = Table(title=Text("Gaps between languages on the same questions (95% range clustered by question; "
+                             "p adjusted by Holm)"), title_justify="left", box=box.SIMPLE_HEAVY)
+    for header in ("Model", "Languages", "Measure", "First", "Second", "Difference", "Test", "p (Holm)"):
+        table.add_column(header, justify="left" if header in ("Model", "Languages", "Measure", "Test") else "right")
+    for r in rows:
+        table.add_row(Text(short_model(report, r.get("model"))), Text(f"{r.get('lang_a')} vs {r.get('lang_b')}"),
+                      Text(measure_name(r.get("measure"))), Text(format_pct(r.get("rate_a"))),
+                      Text(format_pct(r.get("rate_b"))), Text(format_difference(r)), Text(_test_name(r)), _p_text(r))
+    return table
+
+
 # Below this many columns the divergences print as a list: a six-column table squeezes the
 # "what happened" column into a word per line.
 WIDE_ENOUGH_FOR_TABLE = 110
@@ -172,6 +219,9 @@ def print_summary(report: Mapping[str, Any], console: Console | None = None, top
             gaps = _control_gap_table(report, model)
             if gaps is not None:
                 console.print(gaps)
+        for table in (_comparison_table(report), _language_gap_table(report)):
+            if table is not None:
+                console.print(table)
 
     flags = sorted_flags(report.get("flags") or [])
     if flags:
