@@ -223,3 +223,23 @@ def test_an_older_report_without_the_tables_gets_them_when_rerendered(run, tmp_p
     write_reports(old, tmp_path)
     assert "McNemar exact" in (tmp_path / "index.html").read_text(encoding="utf-8")
     assert len(pd.read_parquet(tmp_path / "model_comparisons.parquet")) == len(report["model_comparisons"])
+
+
+def test_the_japanese_report_names_where_japanese_is_the_odd_one_out(run):
+    report, run_dir = run
+    from xling.report._common import odd_one_out
+
+    model_b = report["models"][1]
+    odd = odd_one_out(report, "ja")
+    # model-b answers in Japanese the three China questions it refuses in English and Chinese.
+    assert {(e["model"], e["prompt_id"], e["type"]) for e in odd if e["type"] == "refusal_asymmetry"} == {
+        (model_b, pid, "refusal_asymmetry") for pid in ("tiananmen-1989", "xinjiang-camps", "taiwan-status")}
+    assert all(e["others"] == ["en", "zh"] for e in odd)
+    # English is never alone against the two others on a refusal: it agrees with Chinese.
+    assert not [e for e in odd_one_out(report, "en") if e["type"] == "refusal_asymmetry"]
+    md = (run_dir / "report.ja.md").read_text(encoding="utf-8")
+    assert "### Where Japanese is the odd one out" in md
+    # Grouped by type, worst first within each group.
+    refusals = md.index("### Refuses in one language only (")
+    content = md.index("### Different content across languages (")
+    assert refusals < content

@@ -506,3 +506,27 @@ def short_model(report: Mapping[str, Any], model: Any) -> str:
     name = text.rsplit("#", 1)[1]
     others = [str(m).rsplit("#", 1)[-1] for m in ordered_models(report) if str(m) != text]
     return text if name in others else name
+
+
+def odd_one_out(report: Mapping[str, Any], lang: str) -> list[dict[str, Any]]:
+    """Questions where `lang` is the odd one out: flagged against every other language the question
+    was asked in (for one model and one type of divergence), while those others agree with each
+    other. Worst first: [{"model", "prompt_id", "type", "severity", "summary", "others"}]."""
+    asked: dict[tuple[str, str], set[str]] = {}
+    for record in report.get("records") or []:
+        asked.setdefault((str(record.get("model")), str(record.get("prompt_id"))), set()).add(str(record.get("lang")))
+    groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
+    for flag in report.get("flags") or []:
+        key = (str(flag.get("model")), str(flag.get("prompt_id")), str(flag.get("type")))
+        groups.setdefault(key, []).append(flag)
+    out = []
+    for (model, prompt_id, kind), flags in groups.items():
+        others = sorted(asked.get((model, prompt_id), set()) - {lang})
+        pairs = [set(str(x) for x in f.get("langs") or []) for f in flags]
+        against = {x for pair in pairs if lang in pair for x in pair if x != lang}
+        among_others = any(lang not in pair for pair in pairs)
+        if others and against == set(others) and not among_others:
+            worst = sorted_flags([f for f, pair in zip(flags, pairs) if lang in pair])[0]
+            out.append({"model": model, "prompt_id": prompt_id, "type": kind, "severity": worst.get("severity"),
+                        "summary": worst.get("summary", ""), "others": others})
+    return sorted(out, key=lambda e: (-(_number(e["severity"], 0.0) or 0.0), e["prompt_id"], e["type"]))

@@ -22,6 +22,7 @@ from xling.report._common import (  # noqa: F401 - re-exported for the other ren
     SCORE_HELP,
     CHART_TITLES,
     DICTIONARY_HELP,
+    odd_one_out,
     _number,
     comparison_rows,
     format_difference,
@@ -297,7 +298,7 @@ def _flag_section(report: Mapping[str, Any], flag: Mapping[str, Any], number: in
     level = str(flag.get("level", "")).strip()
     severity = _number(flag.get("severity"), None)
     rating = ", ".join(x for x in [level, f"severity {severity:.2f}" if severity is not None else ""] if x)
-    title = f"### {number}. {md_inline(FLAG_NAMES.get(kind, kind.replace('_', ' ')))}: {_md_code(prompt_id)}"
+    title = f"#### {number}. {md_inline(FLAG_NAMES.get(kind, kind.replace('_', ' ')))}: {_md_code(prompt_id)}"
     if flag.get("control_of"):
         title += " (control)"
     lines = [title + (f" ({md_inline(rating)})" if rating else ""), ""]
@@ -458,6 +459,30 @@ def render_markdown(report: Mapping[str, Any], lang: str, charts: Mapping[str, s
             "above still show how the model answered overall.",
             "",
         ]
-    for number, flag in enumerate(flags, start=1):
-        lines += _flag_section(report, flag, number)
+    lines += _odd_one_out_section(report, lang)
+    # Grouped by type of divergence, worst first within each; numbered through.
+    order = {kind: i for i, kind in enumerate(FLAG_NAMES)}
+    number = 0
+    for kind in sorted({str(f.get("type")) for f in flags}, key=lambda k: (order.get(k, len(order)), k)):
+        mine = [f for f in flags if str(f.get("type")) == kind]
+        lines += [f"### {md_inline(FLAG_NAMES.get(kind, kind.replace('_', ' ')))} ({len(mine)})", ""]
+        for flag in mine:
+            number += 1
+            lines += _flag_section(report, flag, number)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _odd_one_out_section(report: Mapping[str, Any], lang: str) -> list[str]:
+    entries = odd_one_out(report, lang)
+    if not entries:
+        return []
+    name = md_inline(lang_name(lang))
+    several = len(ordered_models(report)) > 1
+    lines = [f"### Where {name} is the odd one out ({len(entries)})", "",
+             f"Questions on which {name} differs from every other language while those agree with each other.", ""]
+    rows = [([_md_code(e["model"])] if several else []) + [
+        _md_code(e["prompt_id"]), md_inline(FLAG_NAMES.get(e["type"], e["type"])),
+        format_score(e["severity"]), md_inline(", ".join(lang_name(x) for x in e["others"])), md_inline(e["summary"])]
+        for e in entries]
+    headers = (["Model"] if several else []) + ["Question", "Divergence", "Severity", "Differs from", "What happened"]
+    return lines + _md_table(headers, rows) + [""]
