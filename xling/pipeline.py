@@ -168,18 +168,19 @@ def _translation_source(answer_lang: str, asked: str) -> str | None:
 
 def analyse(planned: Sequence[Planned], store: Store, translator, progress: ProgressFn) -> list[Record]:
     """Turn stored answers into labelled, back-translated records."""
-    from xling.detect.classify import classify_many
-    from xling.detect.langid import detect_language
+    from xling.detect.classify import CLASSIFIER_NAME, classify_many
     from xling.detect.lexicon import strip_reasoning
+
+    from xling.analysis_cache import cached_classify, cached_languages
 
     stored = store.get_generations([p.key for p in planned])
     questions = questions_by_id(planned)
-    rows = []
-    for index, p in enumerate(planned):
-        generation = stored[p.key]
-        text, reasoning = strip_reasoning(generation.raw_text)
-        rows.append((p, generation, text, reasoning, detect_language(text) if text.strip() else "unknown"))
-        progress("analyse", index + 1, len(planned))
+    stripped = [strip_reasoning(stored[p.key].raw_text) for p in planned]
+    progress("analyse", 0, len(planned))
+    found = iter(cached_languages(store, [text for text, _ in stripped if text.strip()]))
+    rows = [(p, stored[p.key], text, reasoning, next(found) if text.strip() else "unknown")
+            for p, (text, reasoning) in zip(planned, stripped)]
+    progress("analyse", len(planned), len(planned))
     by_source: dict[str, list[str]] = defaultdict(list)
     for p, _, text, _, answer_lang in rows:
         source = _translation_source(answer_lang, p.prompt.lang)
@@ -190,7 +191,7 @@ def analyse(planned: Sequence[Planned], store: Store, translator, progress: Prog
     # own language.
     label_langs = [answer_lang if answer_lang in LANGS else p.prompt.lang for p, _, _, _, answer_lang in rows]
     progress("classify", 0, len(rows))
-    verdicts = classify_many([text for _, _, text, _, _ in rows], label_langs)
+    verdicts = cached_classify(store, CLASSIFIER_NAME, [text for _, _, text, _, _ in rows], label_langs, classify_many)
     progress("classify", len(rows), len(rows))
     records = []
     for (p, generation, text, reasoning, answer_lang), verdict in zip(rows, verdicts):
@@ -353,7 +354,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
     damaged report) and refuses if any is missing.
     """
     from xling.backends.replay import expand_replay_addresses
-    from xling.compare.embed import create_embedder
+    from xling.analysis_cache import CachedEmbedder
     from xling.compare.similarity import Answer, calibrate, score_pairs
     from xling.detect.classify import CLASSIFIER_NAME
     from xling.divergence import find_flags
@@ -414,11 +415,12 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
     langs = [lang for lang in LANGS if any(p.prompt.lang == lang for p in planned)]
 
     progress("compare", 0, 1)
-    embed_translated = create_embedder(config.embedder_translated)
-    embed_original = create_embedder(config.embedder_original)
     answers = [Answer(r.model, r.prompt_id, r.lang, r.sample, r.text, r.back_translation) for r in records]
-    pairs, within = score_pairs(answers, embed_translated.embed([a.translated for a in answers]),
-                                embed_original.embed([a.original for a in answers]), langs)
+    with Store(run_dir / "xling.sqlite") as store:  # embeddings are cached beside the answers
+        embed_translated = CachedEmbedder(config.embedder_translated, store)
+        embed_original = CachedEmbedder(config.embedder_original, store)
+        pairs, within = score_pairs(answers, embed_translated.embed([a.translated for a in answers]),
+                                    embed_original.embed([a.original for a in answers]), langs)
     thresholds = {model: calibrate(within.get(model, []), [p.sim_translated for p in pairs if p.model == model])
                   for model in models}
     flags = find_flags(records, pairs, thresholds, langs)
