@@ -379,6 +379,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
     backends: dict[str, Backend] = {}
     planned: list[Planned] = []
     identities: dict[str, str] = {}
+    signed: dict[str, str] = {}
     problems: list[str] = []
     options = dict(config.model_options)
     with Store(run_dir / "xling.sqlite") as store:
@@ -393,6 +394,10 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
                 backend = create_backend(address, options)
                 mine = plan(suite, ids, config, address, str(backend.identity))
             identities[address] = str(backend.identity)
+            # One name per model everywhere: the signature names a replayed model by the address
+            # the tables and records use, with the digest of its answers.
+            signed[address] = (f"{address}@{backend.identity.digest[:12]}" if address.startswith("replay/")
+                               else identities[address])
             if not generate:
                 stored = store.done_keys()
                 missing = sum(p.key not in stored for p in mine)
@@ -431,12 +436,16 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
     suite_name = suite.name if suite and not replay_only else "replay"
     suite_digest = suite.digest() if suite and not replay_only else short_hash("".join(identities.values()), 12)
     gen = config.generation
+    # Replayed answers were generated elsewhere: this run's sampling settings and system prompts
+    # played no part in them, so the signature leaves them out rather than claim them.
+    generation_fields = [] if replay_only else [
+        ("samples", str(config.samples)), ("temp", str(gen.temperature)), ("top_p", str(gen.top_p)),
+        ("max_new", str(gen.max_new_tokens)), ("seed", str(gen.seed)),
+        ("system", short_hash(json.dumps(config.system_prompts, ensure_ascii=False)))]
     signature = build_signature(
-        [("model", ",".join(identities[m] for m in models)),
+        [("model", ",".join(signed[m] for m in models)),
          ("suite", f"{suite_name}@{suite_digest}"), ("n", str(n_questions)), ("langs", ",".join(langs)),
-         ("samples", str(config.samples)), ("temp", str(gen.temperature)), ("top_p", str(gen.top_p)),
-         ("max_new", str(gen.max_new_tokens)), ("seed", str(gen.seed)),
-         ("system", short_hash(json.dumps(config.system_prompts, ensure_ascii=False))),
+         *generation_fields,
          ("translator", translator.name),
          ("bt_chrf", ",".join(f"{lang}={q['chrf']}" for lang, q in quality.items()) or "n/a"),
          ("embed_bt", embed_translated.name), ("embed_orig", embed_original.name),
