@@ -250,3 +250,26 @@ def test_plain_progress_lines_when_not_a_terminal(capsys, tmp_path):
     assert "generate fake/echo: 42/42" in err
     first = err.splitlines()[0]
     assert first.endswith(str(tmp_path / "run"))
+
+
+def test_prompt_file_not_utf8_names_the_line(capsys, tmp_path):
+    root = _bank(tmp_path)
+    file = root / "en" / "quick.jsonl"
+    lines = file.read_bytes().split(b"\n")
+    lines[2] = lines[2].replace(b"\"text\": \"", b"\"text\": \"\xff", 1)
+    file.write_bytes(b"\n".join(lines))
+    code, err = _run(capsys, "prompts", "--prompts", root, "validate", "quick")
+    assert code == 2 and f"{file}:3: not UTF-8" in _error_line(err)
+
+
+def test_database_full_is_the_disk_full_message(capsys, tmp_path, monkeypatch):
+    import sqlite3
+
+    import xling.store
+
+    def full(self, rows):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(xling.store.Store, "put_generations", full)
+    code, err = _compare(capsys, tmp_path)
+    assert code == 2 and "the disk is full" in _error_line(err)

@@ -125,7 +125,8 @@ def read_file(path: Path, lang: str) -> list[Prompt]:
     except PermissionError:
         raise PromptError(str(path), "cannot be read (permission denied)", "make the file readable") from None
     except UnicodeDecodeError as err:
-        raise PromptError(str(path), f"not UTF-8 ({err.reason})", "save the file as UTF-8") from None
+        line = path.read_bytes()[:err.start].count(b"\n") + 1
+        raise PromptError(f"{path}:{line}", f"not UTF-8 ({err.reason})", "save the file as UTF-8") from None
     for number, line in enumerate(lines, start=1):
         where = f"{path}:{number}"
         if not line.strip() or line.lstrip().startswith("#"):
