@@ -181,6 +181,10 @@ def _fail(err: Exception, context: _Context) -> int:
     if isinstance(err, _user_error_types()) or (isinstance(err, ValueError) and ". Fix: " in message):
         print(f"xling: error: {message}{resume}", file=sys.stderr)
         return 2
+    import sqlite3
+
+    if isinstance(err, sqlite3.OperationalError) and "full" in message:
+        err = OSError(errno.ENOSPC, message, str(context.run_dir / "xling.sqlite") if context.run_dir else None)
     if isinstance(err, OSError) and err.errno == errno.ENOSPC:
         where = f" while writing {err.filename}" if err.filename else ""
         print(f"xling: error: the disk is full{where}. Fix: free some space and run the same command again "

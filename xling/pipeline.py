@@ -209,19 +209,20 @@ def _translation_source(answer_lang: str, asked: str) -> str | None:
 
 def analyse(planned: Sequence[Planned], store: Store, translator, progress: ProgressFn) -> list[Record]:
     """Turn stored answers into labelled, back-translated records."""
-    from xling.detect.classify import classify_many
-    from xling.detect.langid import detect_language
+    from xling.detect.classify import CLASSIFIER_NAME, classify_many
     from xling.detect.lexicon import strip_reasoning
     from xling.translate.checks import check_translation
 
+    from xling.analysis_cache import cached_classify, cached_languages
+
     stored = store.get_generations([p.key for p in planned])
     questions = questions_by_id(planned)
-    rows = []
-    for index, p in enumerate(planned):
-        generation = stored[p.key]
-        text, reasoning = strip_reasoning(generation.raw_text)
-        rows.append((p, generation, text, reasoning, detect_language(text) if text.strip() else "unknown"))
-        progress("analyse", index + 1, len(planned))
+    stripped = [strip_reasoning(stored[p.key].raw_text) for p in planned]
+    progress("analyse", 0, len(planned))
+    found = iter(cached_languages(store, [text for text, _ in stripped if text.strip()]))
+    rows = [(p, stored[p.key], text, reasoning, next(found) if text.strip() else "unknown")
+            for p, (text, reasoning) in zip(planned, stripped)]
+    progress("analyse", len(planned), len(planned))
     by_source: dict[str, list[str]] = defaultdict(list)
     for p, generation, text, _, answer_lang in rows:
         source = _translation_source(answer_lang, p.prompt.lang)
@@ -237,7 +238,9 @@ def analyse(planned: Sequence[Planned], store: Store, translator, progress: Prog
     answered = [i for i, row in enumerate(rows) if row[1].outcome == Outcome.ANSWER.value]
     verdicts = [Classification(Label.UNCERTAIN, 0.0, f"not classified: {g.outcome}: {g.outcome_cause}")
                 for _, g, _, _, _ in rows]
-    for i, verdict in zip(answered, classify_many([rows[i][2] for i in answered], [label_langs[i] for i in answered])):
+    fresh = cached_classify(store, CLASSIFIER_NAME, [rows[i][2] for i in answered], [label_langs[i] for i in answered],
+                            classify_many)
+    for i, verdict in zip(answered, fresh):
         verdicts[i] = verdict
     progress("classify", len(rows), len(rows))
     records = []
@@ -428,7 +431,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
     damaged report) and refuses if any is missing.
     """
     from xling.backends.replay import expand_replay_addresses
-    from xling.compare.embed import create_embedder
+    from xling.analysis_cache import CachedEmbedder
     from xling.compare.similarity import Answer, calibrate_model, score_pairs
     from xling.detect.classify import CLASSIFIER_NAME
     from xling.divergence import find_flags
@@ -453,6 +456,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
     backends: dict[str, Backend] = {}
     planned: list[Planned] = []
     identities: dict[str, str] = {}
+    signed: dict[str, str] = {}
     problems: list[str] = []
     options = dict(config.model_options)
     with Store(run_dir / "xling.sqlite") as store:
@@ -467,6 +471,10 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
                 backend = create_backend(address, options)
                 mine = plan(suite, ids, config, address, str(backend.identity))
             identities[address] = str(backend.identity)
+            # One name per model everywhere: the signature names a replayed model by the address
+            # the tables and records use, with the digest of its answers.
+            signed[address] = (f"{address}@{backend.identity.digest[:12]}" if address.startswith("replay/")
+                               else identities[address])
             if not generate:
                 stored = store.done_keys()
                 missing = sum(p.key not in stored for p in mine)
@@ -494,11 +502,12 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
     langs = [lang for lang in LANGS if any(p.prompt.lang == lang for p in planned)]
 
     progress("compare", 0, 1)
-    embed_translated = create_embedder(config.embedder_translated)
-    embed_original = create_embedder(config.embedder_original)
     answers = [Answer(r.model, r.prompt_id, r.lang, r.sample, r.text, r.back_translation) for r in records if r.answered]
-    pairs, within = score_pairs(answers, embed_translated.embed([a.translated for a in answers]),
-                                embed_original.embed([a.original for a in answers]), langs)
+    with Store(run_dir / "xling.sqlite") as store:  # embeddings are cached beside the answers
+        embed_translated = CachedEmbedder(config.embedder_translated, store)
+        embed_original = CachedEmbedder(config.embedder_original, store)
+        pairs, within = score_pairs(answers, embed_translated.embed([a.translated for a in answers]),
+                                    embed_original.embed([a.original for a in answers]), langs)
     translated_embedder = None if translator.name == "none" else embed_translated.name
     thresholds = {model: calibrate_model(within.get(model, {}), embed_original.name, translated_embedder)
                   for model in models}
@@ -510,12 +519,16 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
     suite_name = suite.name if suite and not replay_only else "replay"
     suite_digest = suite.digest() if suite and not replay_only else short_hash("".join(identities.values()), 12)
     gen = config.generation
+    # Replayed answers were generated elsewhere: this run's sampling settings and system prompts
+    # played no part in them, so the signature leaves them out rather than claim them.
+    generation_fields = [] if replay_only else [
+        ("samples", str(config.samples)), ("temp", str(gen.temperature)), ("top_p", str(gen.top_p)),
+        ("max_new", str(gen.max_new_tokens)), ("seed", str(gen.seed)),
+        ("system", short_hash(json.dumps(config.system_prompts, ensure_ascii=False)))]
     signature = build_signature(
-        [("model", ",".join(identities[m] for m in models)),
+        [("model", ",".join(signed[m] for m in models)),
          ("suite", f"{suite_name}@{suite_digest}"), ("n", str(n_questions)), ("langs", ",".join(langs)),
-         ("samples", str(config.samples)), ("temp", str(gen.temperature)), ("top_p", str(gen.top_p)),
-         ("max_new", str(gen.max_new_tokens)), ("seed", str(gen.seed)),
-         ("system", short_hash(json.dumps(config.system_prompts, ensure_ascii=False))),
+         *generation_fields,
          ("translator", translator.name),
          ("bt_chrf", ",".join(f"{lang}={q['chrf']}" for lang, q in quality.items()) or "n/a"),
          ("embed_bt", embed_translated.name), ("embed_orig", embed_original.name),

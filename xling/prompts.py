@@ -125,7 +125,8 @@ def read_file(path: Path, lang: str) -> list[Prompt]:
     except PermissionError:
         raise PromptError(str(path), "cannot be read (permission denied)", "make the file readable") from None
     except UnicodeDecodeError as err:
-        raise PromptError(str(path), f"not UTF-8 ({err.reason})", "save the file as UTF-8") from None
+        line = path.read_bytes()[:err.start].count(b"\n") + 1
+        raise PromptError(f"{path}:{line}", f"not UTF-8 ({err.reason})", "save the file as UTF-8") from None
     for number, line in enumerate(lines, start=1):
         where = f"{path}:{number}"
         if not line.strip() or line.lstrip().startswith("#"):
@@ -258,14 +259,27 @@ def _check_links(per_lang: dict[str, list[Prompt]]) -> None:
 
 
 def _check_languages(per_lang: dict[str, list[Prompt]]) -> None:
-    from xling.detect.langid import detect_language
+    from xling.analysis_cache import _source_version
+    from xling.backends.bundled import cache_dir
+    from xling.detect import langid
 
+    # Loading the language detector takes seconds; a file set that passed this check once (same
+    # texts, same detector) is remembered in the cache, so a re-run of a finished run skips it.
+    texts = json.dumps([[lang, p.text] for lang, items in per_lang.items() for p in items], ensure_ascii=False)
+    stamp = cache_dir() / "checked-suites" / hashlib.sha256(f"{_source_version(langid)}{texts}".encode()).hexdigest()[:24]
+    if stamp.exists():
+        return
     for lang, items in per_lang.items():
         for item in items:
-            found = detect_language(item.text)
+            found = langid.detect_language(item.text)
             if found != lang:
                 raise PromptError(item.source, f"text of '{item.id}' reads as {found}, not {lang}",
                                   f"write the {lang} question in {lang}, or move it to prompts/{found}/")
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.touch()
+    except OSError:
+        pass  # a read-only cache only costs the next run the check
 
 
 def check_shared_items(loaded: list[Suite]) -> None:

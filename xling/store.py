@@ -34,6 +34,14 @@ CREATE TABLE IF NOT EXISTS judgements (
     judge TEXT NOT NULL,
     verdict TEXT NOT NULL
 );
+-- The analysis of stored answers (language, labels, embeddings), keyed by a hash of the stage's
+-- name with its version and the input, so a re-run of a finished run computes nothing again and
+-- a changed classifier or embedder (a new name) computes afresh.
+CREATE TABLE IF NOT EXISTS analysis (
+    key TEXT PRIMARY KEY,
+    stage TEXT NOT NULL,
+    value BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS translations (
     key TEXT PRIMARY KEY,
     translator TEXT NOT NULL,
@@ -168,3 +176,21 @@ class Store:
             self._db.executemany("INSERT OR REPLACE INTO judgements (key, judge, verdict) VALUES (?, ?, ?)",
                                  [(translation_key(judge, "judge", key), judge, json.dumps(v, ensure_ascii=False))
                                   for key, v in verdicts])
+
+    # -- analysis cache -------------------------------------------------------------------
+    def get_analysis(self, stage: str, inputs: Sequence[str]) -> dict[str, bytes]:
+        """Cached results of ``stage`` (a name carrying its version), by input."""
+        keys = {translation_key(stage, "analysis", text): text for text in set(inputs)}
+        found: dict[str, bytes] = {}
+        wanted = list(keys)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, value in self._db.execute(f"SELECT key, value FROM analysis WHERE key IN ({marks})", chunk):
+                found[keys[key]] = value
+        return found
+
+    def put_analysis(self, stage: str, results: Iterable[tuple[str, bytes | str]]) -> None:
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO analysis (key, stage, value) VALUES (?, ?, ?)",
+                                 [(translation_key(stage, "analysis", text), stage, value) for text, value in results])

@@ -25,6 +25,11 @@ def check_config(config: CompareConfig) -> None:
     options = dict(config.model_options)
     for address in config.models:
         check_model(address, options)
+    if options and all(m.startswith("replay/") for m in config.models):
+        import warnings
+
+        warnings.warn(f"-M {', '.join(options)} ignored: replayed answers are read from their file, not generated",
+                      UserWarning, stacklevel=2)
     for address in config.judges:
         from xling.backends import split_address
 

@@ -1,0 +1,59 @@
+"""A finished run's re-run reads languages, labels and embeddings back from its store."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+
+import xling.compare.embed as embed
+import xling.detect.classify as classify
+from xling.analysis_cache import CachedEmbedder, cached_classify
+from xling.config import CompareConfig
+from xling.pipeline import compare
+from xling.store import Store
+
+FAKE = dict(translator="fake", embedder_translated="fake", embedder_original="fake")
+
+
+def test_rerun_builds_no_embedder_and_classifies_nothing(tmp_path, monkeypatch):
+    config = CompareConfig(models=("fake/divergent",), samples=1, out=tmp_path / "run", **FAKE)
+    first = compare(config)
+    calls = {"embedders": 0, "classified": 0}
+    real_create, real_classify = embed.create_embedder, classify.classify_many
+
+    def counting_create(name):
+        calls["embedders"] += 1
+        return real_create(name)
+
+    def counting_classify(texts, langs, *args, **kwargs):
+        calls["classified"] += len(texts)
+        return real_classify(texts, langs, *args, **kwargs)
+
+    monkeypatch.setattr(embed, "create_embedder", counting_create)
+    monkeypatch.setattr(classify, "classify_many", counting_classify)
+    again = compare(config)
+    assert calls == {"embedders": 0, "classified": 0}
+    assert again["records"] == first["records"] and again["flags"] == first["flags"]
+    with sqlite3.connect(tmp_path / "run" / "xling.sqlite") as db:
+        stages = {row[0] for row in db.execute("SELECT DISTINCT stage FROM analysis")}
+    assert f"classify:{classify.CLASSIFIER_NAME}" in stages and "embed:fake-bow" in stages
+
+
+def test_a_new_stage_name_computes_afresh(tmp_path):
+    seen = []
+
+    def labeller(texts, langs):
+        seen.extend(texts)
+        return real(texts, langs)
+
+    real = classify.classify_many
+    with Store(tmp_path / "s.sqlite") as store:
+        cached_classify(store, "v1", ["I cannot answer that."], ["en"], labeller)
+        cached_classify(store, "v1", ["I cannot answer that."], ["en"], labeller)
+        assert len(seen) == 1
+        again = cached_classify(store, "v2", ["I cannot answer that."], ["en"], labeller)
+        assert len(seen) == 2 and again[0].label.value == "refusal"
+        vectors = CachedEmbedder("fake", store).embed(["a b", "c"])
+        assert np.allclose(vectors, embed.FakeEmbedder().embed(["a b", "c"]))
+        assert np.allclose(CachedEmbedder("fake", store).embed(["c"]), vectors[1:])

@@ -1,0 +1,97 @@
+"""The analysis of stored answers, cached in the run's store beside the answers.
+
+Language detection, labels and embeddings are pure functions of an answer's text (and the
+stage's version), so a re-run of a finished run reads them back instead of loading the
+classifier and embedders again. Each stage is keyed by its ``name``, which carries its version:
+a changed classifier or embedder has a new name and computes afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from xling.schema import Classification, Label
+from xling.store import Store
+
+
+def _cached(store: Store, stage: str, inputs: Sequence[str], compute: Callable[[list[str]], list[bytes | str]]) -> list:
+    """Each input's cached value, computing (in one call) and storing the missing ones."""
+    found = store.get_analysis(stage, inputs)
+    todo = [text for text in dict.fromkeys(inputs) if text not in found]
+    if todo:
+        fresh = compute(todo)
+        store.put_analysis(stage, zip(todo, fresh))
+        found.update(zip(todo, fresh))
+    return [found[text] for text in inputs]
+
+
+def _source_version(module) -> str:
+    # Rules-based stages carry no version constant; a hash of their source is one.
+    return hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()[:12]
+
+
+def cached_languages(store: Store, texts: Sequence[str]) -> list[str]:
+    from xling.detect import langid
+
+    stage = f"langid@{_source_version(langid)}"
+    values = _cached(store, stage, list(texts), lambda todo: [langid.detect_language(t) for t in todo])
+    return [v.decode() if isinstance(v, bytes) else v for v in values]
+
+
+def cached_classify(store: Store, name: str, texts: Sequence[str], langs: Sequence[str],
+                    classify: Callable[[list[str], list[str]], list[Classification]]) -> list[Classification]:
+    """``classify(texts, langs)`` through the cache; ``name`` is the classifier's, with its version."""
+    inputs = [json.dumps([lang, text], ensure_ascii=False) for text, lang in zip(texts, langs)]
+
+    def compute(todo: list[str]) -> list[str]:
+        pairs = [json.loads(item) for item in todo]
+        verdicts = classify([text for _, text in pairs], [lang for lang, _ in pairs])
+        return [json.dumps({"label": v.label.value, "confidence": v.confidence, "evidence": v.evidence,
+                            "layer": v.layer, "official_terms": v.official_terms,
+                            "probabilities": [list(p) for p in v.probabilities]}, ensure_ascii=False)
+                for v in verdicts]
+
+    out = []
+    for value in _cached(store, f"classify:{name}", inputs, compute):
+        raw = json.loads(value)
+        out.append(Classification(Label(raw["label"]), raw["confidence"], raw["evidence"], raw["layer"],
+                                  raw["official_terms"], tuple(tuple(p) for p in raw["probabilities"])))
+    return out
+
+
+class CachedEmbedder:
+    """An embedder by its ``--embedder-*`` name, cached in the store; the model itself is loaded
+    only when some text is not cached yet."""
+
+    def __init__(self, spec: str, store: Store):
+        from xling.compare.embed import EMBEDDERS, create_embedder
+
+        self._spec, self._store, self._model = spec, store, None
+        name = getattr(EMBEDDERS.get(spec), "name", None)
+        if not isinstance(name, str):  # a name known only once built
+            self._model = create_embedder(spec)
+            name = self._model.name
+        self.name = name
+
+    def _embedder(self):
+        from xling.compare.embed import create_embedder
+
+        if self._model is None:
+            self._model = create_embedder(self._spec)
+        return self._model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return self._embedder().embed(texts)
+
+        def compute(todo: list[str]) -> list[bytes]:
+            vectors = np.asarray(self._embedder().embed(todo), dtype=np.float32)
+            return [row.tobytes() for row in vectors]
+
+        rows = _cached(self._store, f"embed:{self.name}", list(texts), compute)
+        return np.stack([np.frombuffer(row, dtype=np.float32) for row in rows])
