@@ -162,6 +162,15 @@ def test_every_fault_ends_as_an_answer_or_an_outcome_exactly_once(serve, tmp_pat
     assert [asked.count(f"question {i:03d}") for i in range(11)] == [1, 1, 1, 1] + [2] * 7
 
 
+def test_a_long_streamed_answer_is_not_cut_off_by_the_timeout(serve, tmp_path: Path) -> None:
+    # Five chunks 0.15 s apart: 0.75 s in all, longer than the 0.4 s timeout, which bounds the
+    # silence between chunks. The answer comes whole from one request, not re-sent on a timeout.
+    server = serve(lambda body, n: Reply(chunk_delay=0.15))
+    _run(_backend(server, timeout="0.4"), _planned(1), tmp_path / "x.sqlite")
+    rows = _rows(tmp_path / "x.sqlite")
+    assert [(r[1], r[4]) for r in rows] == [("answer", _expected(_planned(1)[0]))] and len(server.bodies) == 1
+
+
 def test_retry_after_is_honoured(serve, tmp_path: Path) -> None:
     times: list[float] = []
 
