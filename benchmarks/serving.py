@@ -62,8 +62,9 @@ def planned(n: int, tag: str) -> list[Planned]:
     return out
 
 
-def run_xling(url: str, items: list[Planned], connections: int) -> float:
-    backend = OpenAIBackend("bench/m", base_url=url, concurrency=str(connections), timeout="60")
+def run_xling(url: str, items: list[Planned], connections: int, stream: bool = True) -> float:
+    backend = OpenAIBackend("bench/m", base_url=url, concurrency=str(connections), timeout="60",
+                            stream="true" if stream else "false")
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.sqlite") as store:
         start = time.perf_counter()
         generate_missing(backend, items, store, CompareConfig(generation=GENERATION), lambda *a: None)
@@ -162,8 +163,10 @@ def main() -> None:
     n = args.overhead_requests
     bare = min(run_bare(url, planned(n, f"ob{r}"), 64) for r in range(args.repeat))
     xling = min(run_xling(url, planned(n, f"ox{r}"), 64) for r in range(args.repeat))
+    whole = min(run_xling(url, planned(n, f"oj{r}"), 64, stream=False) for r in range(args.repeat))
     print(f"client overhead against an instant server (64 connections, {n} requests, best of {args.repeat}): "
-          f"xling {n / xling:,.0f} req/s, bare httpx {n / bare:,.0f} req/s")
+          f"xling {n / xling:,.0f} req/s streamed, {n / whole:,.0f} req/s with -M stream=false; "
+          f"bare httpx (streamed) {n / bare:,.0f} req/s")
     stop()
 
 

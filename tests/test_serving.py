@@ -162,6 +162,15 @@ def test_every_fault_ends_as_an_answer_or_an_outcome_exactly_once(serve, tmp_pat
     assert [asked.count(f"question {i:03d}") for i in range(11)] == [1, 1, 1, 1] + [2] * 7
 
 
+def test_a_long_streamed_answer_is_not_cut_off_by_the_timeout(serve, tmp_path: Path) -> None:
+    # Five chunks 0.15 s apart: 0.75 s in all, longer than the 0.4 s timeout, which bounds the
+    # silence between chunks. The answer comes whole from one request, not re-sent on a timeout.
+    server = serve(lambda body, n: Reply(chunk_delay=0.15))
+    _run(_backend(server, timeout="0.4"), _planned(1), tmp_path / "x.sqlite")
+    rows = _rows(tmp_path / "x.sqlite")
+    assert [(r[1], r[4]) for r in rows] == [("answer", _expected(_planned(1)[0]))] and len(server.bodies) == 1
+
+
 def test_retry_after_is_honoured(serve, tmp_path: Path) -> None:
     times: list[float] = []
 
@@ -333,3 +342,46 @@ def test_blocked_and_failed_are_their_own_rates_not_refusals() -> None:
     assert find_flags(records, [], {}, ["zh", "en"]) == []
     only_blocked = [r for r in records if r.lang == "en"] + [_record(1, Label.UNCERTAIN, Outcome.BLOCKED)]
     assert find_flags(only_blocked, [], {}, ["zh", "en"]) == []
+
+
+# --- the whole pipeline against a server ----------------------------------------------------
+
+def test_compare_through_a_server_reports_blocked_apart_and_retries_them_when_asked(serve, tmp_path: Path) -> None:
+    from xling.pipeline import compare
+
+    state = {"filter": True}
+
+    def behave(body: dict, n: int) -> Reply:
+        system, question = body["messages"][0]["content"], body["messages"][-1]["content"]
+        if state["filter"] and "中文" in system and len(question) % 2 == 0:
+            return Reply(status=400, error=AZURE_FILTER)
+        if state["filter"] and "中文" in system:
+            return Reply(text="", finish_reason="content_filter")
+        return Reply(text="This is a long and substantive answer about the history of the question asked.")
+
+    server = serve(behave)
+    config = CompareConfig(models=("openai-api/local/m",), model_options=(("base_url", server.base_url),
+                                                                          ("backoff", "0.01")),
+                           samples=1, out=tmp_path / "run", translator="fake", embedder_translated="fake",
+                           embedder_original="fake")
+    report = compare(config)
+    records = report["records"]
+    assert len(records) == len({r["key"] for r in records}) == 14 * 3
+    zh = [r for r in records if r["lang"] == "zh"]
+    assert {r["outcome"] for r in zh} == {"blocked"} and all(r["outcome_cause"] for r in zh)
+    assert {r["finish_reason"] for r in zh} == {"content_filter"}
+    assert {r["outcome"] for r in records if r["lang"] != "zh"} == {"answer"}
+    assert all(r["finish_reason"] == "stop" for r in records if r["lang"] != "zh")
+    cell = next(s for s in report["summary"] if s["lang"] == "zh")
+    assert cell["rates"]["blocked"]["k"] == 14 and cell["rates"]["refusal"]["k"] == 0
+    assert not any(f["langs"][0] == "zh" or "zh" in f["langs"] for f in report["flags"])
+    assert any("14 of 42 requests blocked by the provider" in p for p in report["request_outcomes"])
+    assert not report["input_problems"]
+    # A rerun with another concurrency and --retry-errors resumes the same directory and asks
+    # only what was blocked.
+    asked = len(server.bodies)
+    state["filter"] = False
+    again = compare(CompareConfig(**{**config.__dict__, "retry_errors": True,
+                                     "model_options": config.model_options + (("concurrency", "2"),)}))
+    assert len(server.bodies) - asked == 14
+    assert {r["outcome"] for r in again["records"]} == {"answer"} and len(again["records"]) == 42

@@ -254,6 +254,8 @@ def _compare(args, context: _Context) -> int:
     with _progress(console) as progress:
         report = compare(config, progress=progress)
     print_summary(report, Console(), top=args.top)
+    for line in report.get("request_outcomes") or []:  # blocked by the provider, or failed
+        console.print(f"xling: {line}", style="yellow", markup=False, highlight=False)
     Console().print(f"\nReports written to [bold]{config.run_dir()}[/] "
                     f"(report.json, index.html, {', '.join(f'report.{l}.md' for l in report['langs'])})",
                     soft_wrap=True, highlight=False)

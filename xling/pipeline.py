@@ -104,7 +104,7 @@ def generate_missing(backend: Backend, planned: Sequence[Planned], store: Store,
             for i, a in group)
         for _, answer in group:
             outcomes[answer.outcome.value] += 1
-            if answer.cause and len(causes) < 3:
+            if answer.cause and answer.cause not in causes and len(causes) < 3:
                 causes.append(answer.cause)
 
     stream = backend.generate_stream([p.request for p in todo], config.generation)
@@ -458,6 +458,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
     identities: dict[str, str] = {}
     signed: dict[str, str] = {}
     problems: list[str] = []
+    request_outcomes: list[str] = []  # requests the provider blocked or that failed, per model
     options = dict(config.model_options)
     with Store(run_dir / "xling.sqlite") as store:
         for address in models:
@@ -483,7 +484,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
                                      "run the `xling compare` command that made this run again to finish it")
             generated = generate_missing(backend, mine, store, config, progress)
             if generated["blocked"] or generated["failed"]:
-                problems.append(f"{address}: {generated['blocked']} of {generated['generated']} requests blocked by "
+                request_outcomes.append(f"{address}: {generated['blocked']} of {generated['generated']} requests blocked by "
                                 f"the provider, {generated['failed']} failed (first causes: "
                                 f"{'; '.join(generated['causes'])}). They are left out of the rates; "
                                 "rerun with --retry-errors to ask again")
@@ -549,6 +550,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
         "comparisons": [p.to_dict() for p in pairs],
         "flags": [f.to_dict() for f in flags],
         "input_problems": problems,
+        "request_outcomes": request_outcomes,
         "judges": panel,
     }
     from xling.report.tables import build_tables

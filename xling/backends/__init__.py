@@ -14,6 +14,7 @@ from xling.backends.base import Backend, BackendError, Generation, GenerationCon
 REGISTRY: dict[str, str] = {
     "hf": "xling.backends.hf:HFBackend",
     "openai-api": "xling.backends.openai_api:OpenAIBackend",
+    "llamacpp": "xling.backends.llamacpp:LlamaCppBackend",
     "replay": "xling.backends.replay:ReplayBackend",
     "fake": "xling.backends.fake:FakeBackend",
 }

@@ -391,6 +391,8 @@ def run_notes(report: Mapping[str, Any]) -> list[str]:
         for pair in panel.get("pairwise_cohens_kappa") or []:
             if pair.get("kappa") is not None:
                 notes.append(f"Cohen's kappa {pair['kappa']:.2f} between {' and '.join(pair['judges'])}.")
+    # Requests the provider blocked or that failed: not the model's refusals, and not in the rates.
+    notes += list(report.get("request_outcomes") or [])
     problems = report.get("input_problems") or []
     if problems:
         notes.append(f"{len(problems)} input line(s) could not be used and were skipped:")
