@@ -73,9 +73,10 @@ FLAG_HELP: dict[str, str] = {
         "the model repeats the official line in one language but not in another."
     ),
     "semantic_divergence": (
-        "the model answers in both languages, but once translated into English the answers "
-        "say different things: they are less alike than the model's own repeated answers in "
-        "one language usually are (the threshold below is measured on the model itself)."
+        "the model answers in both languages, but the answers as written say different things: "
+        "a multilingual model finds them less alike than the model's own repeated answers (or, "
+        "with one sample, the bank's parallel questions) are; the flag names whether the "
+        "back-translations agree, and one resting on a doubtful translation is marked and listed last."
     ),
     "language_drift": (
         "the model answers in a different language from the one the question was asked in."
@@ -92,7 +93,7 @@ SCORE_HELP: dict[str, tuple[str, str]] = {
     "threshold": (
         "Divergence threshold",
         "answers less similar than this count as saying different things; set from how much "
-        "this model's own repeated answers in one language vary",
+        "this model's own repeated answers vary, or measured on parallel text (see the method)",
     ),
     "chrf": ("Character overlap of the translated answers (chrF)", "0 to 100"),
 }
