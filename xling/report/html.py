@@ -11,9 +11,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from xling.report._common import doubtful, threshold_notes
 from xling.report.browser import BROWSER_CSS, render_browser
 from xling.report.tables import MEASURES
-
 from xling.report._common import (
     FLAG_HELP,
     FLAG_NAMES,
@@ -172,6 +172,7 @@ def _how_to_read(report: Mapping[str, Any]) -> list[str]:
         " original.</p>",
         "<ul>",
     ]
+    out += [f"<li>{_e(note)}</li>" for note in threshold_notes(report)]
     quality = report.get("translation_quality") or {}
     for lang in ordered_langs(report):
         entry = quality.get(lang)
@@ -406,7 +407,9 @@ def _answer(group: AnswerGroup) -> list[str]:
         f"<h4>{_e(answer_title(group))}: <span class=\"label\">{_e(label)}</span>{drift}</h4>",
         "<div class=\"pair\">",
         f"<div><h5>Original</h5><div class=\"text\" lang=\"{_lang_attr(answer_lang)}\">{_e(text)}</div></div>",
-        f"<div><h5>Back-translation into English</h5>{right}</div>",
+        f"<div><h5>Back-translation into English</h5>{right}"
+        + (f"<p class=\"warn\">Doubtful translation: {_e('; '.join(answer['translation_checks']['details']))}</p>"
+           if doubtful(answer) else "") + "</div>",
         "</div>",
     ]
     if answer.get("evidence"):

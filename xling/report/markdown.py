@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 from xling.report.tables import MEASURES
 from xling.schema import CATEGORIES, LANG_NAMES, LANGS
 
+from xling.report._common import doubtful, threshold_notes
 from xling.report._common import (  # noqa: F401 - re-exported for the other renderers
     AnswerGroup,
     FLAG_HELP,
@@ -176,6 +177,7 @@ def _how_to_read(report: Mapping[str, Any], lang: str) -> list[str]:
         f"below {LOW_CHRF:.0f} too loose to quote without checking the original.",
         "",
     ]
+    lines += [f"- {md_inline(note)}" for note in threshold_notes(report)] + [""]
     quality = report.get("translation_quality") or {}
     for other in _langs_first(lang, ordered_langs(report)):
         note = md_inline(trust_note(quality.get(other), other))
@@ -282,7 +284,9 @@ def _answer_block(group: AnswerGroup) -> list[str]:
     lines += ["", "Original:", "", md_quote(text), ""]
     back = answer.get("back_translation")
     if back and str(back) != text:
-        lines += ["Back-translation into English:", "", md_quote(str(back)), ""]
+        lines += ["Back-translation into English"
+                  + (f" (**doubtful translation**: {md_inline('; '.join(answer['translation_checks']['details']))})"
+                     if doubtful(answer) else "") + ":", "", md_quote(str(back)), ""]
     elif (answer_lang or lang) != "en":
         lines += ["*(No back-translation was stored for this answer.)*", ""]
     if answer.get("evidence"):

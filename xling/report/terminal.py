@@ -11,6 +11,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from xling.report._common import threshold_notes
 from xling.report._common import (
     FLAG_NAMES,
     LOW_CHRF,
@@ -236,7 +237,9 @@ def print_summary(report: Mapping[str, Any], console: Console | None = None, top
         for lang, entry in quality.items():
             chrf = (entry or {}).get("chrf")
             if isinstance(chrf, (int, float)):
-                parts.append(f"{lang} chrF {chrf:.1f}" + (" (low: check originals)" if chrf < LOW_CHRF else ""))
+                parts.append(f"{lang} chrF {chrf:.1f}" + (" (low: check originals)" if chrf < LOW_CHRF else "")
+                             + (f", {entry['answers_passed']}/{entry['answers_checked']} answers passed the checks "
+                                f"({entry['verdict']})" if "verdict" in entry else ""))
         console.print(
             Text("Back-translation quality (questions vs English, 0-100, higher is better): ")
             + Text("; ".join(parts) or NO_VALUE)
@@ -245,5 +248,7 @@ def print_summary(report: Mapping[str, Any], console: Console | None = None, top
             chrf = (entry or {}).get("chrf")
             if isinstance(chrf, (int, float)) and chrf < LOW_CHRF:
                 console.print(Text("Warning: " + trust_note(entry, lang), style="yellow"))
+    for note in threshold_notes(report):
+        console.print(Text(note))
     # soft_wrap: the signature is one token meant to be copied whole, so rich must not break it.
     console.print(Text(f"signature: {report.get('signature', 'unknown')}", style="dim"), soft_wrap=True)
