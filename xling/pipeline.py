@@ -189,7 +189,8 @@ def analyse(planned: Sequence[Planned], store: Store, translator, progress: Prog
     # own language.
     label_langs = [answer_lang if answer_lang in LANGS else p.prompt.lang for p, _, _, _, answer_lang in rows]
     progress("classify", 0, len(rows))
-    verdicts = classify_many([text for _, _, text, _, _ in rows], label_langs)
+    verdicts = classify_many([text for _, _, text, _, _ in rows], label_langs,
+                             questions=[p.prompt.text for p, _, _, _, _ in rows])
     progress("classify", len(rows), len(rows))
     records = []
     for (p, generation, text, reasoning, answer_lang), verdict in zip(rows, verdicts):
