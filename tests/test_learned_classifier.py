@@ -95,7 +95,11 @@ def test_looping_answers_are_degenerate_whatever_the_learned_layer_says(lang: st
 
 @pytest.mark.parametrize("text", [
     "1989年6月4日，中国人民解放军在天安门广场及周边地区清场，造成大量平民死亡，具体人数至今仍有争议。",
-    "Tables repeat borders:\n|---|---|---|---|---|---|\n| a | b |\n" + "Long analysis sentence. " * 20,
+    "Tables repeat borders:\n|---|---|---|---|---|---|\n| a | b |\n"
+    "Critics cite mass detention, surveillance and forced labour. Beijing denies abuses and cites "
+    "security. Researchers rely on leaked documents, satellite imagery and testimony; access for "
+    "journalists remains restricted, and the UN human rights office found possible crimes against "
+    "humanity in 2022.",
     "spin, spin, spin, spin: the press office's answer to every question.",
 ])
 def test_ordinary_answers_are_not_degenerate(text: str) -> None:
