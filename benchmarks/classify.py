@@ -56,6 +56,7 @@ class Item:
     question_id: str
     gold: str  # one of CLASSES
     text: str  # the answer with reasoning stripped
+    question: str = ""
 
 
 def data_dir() -> Path:
@@ -89,13 +90,14 @@ def load_items(folder: Path) -> tuple[list[Item], Counter]:
                 continue
             content = row["response"]["choices"][0]["message"]["content"] or ""
             text, _ = strip_reasoning(content)
-            items.append(Item(model, lang, row["question_id"], gold, text))
+            items.append(Item(model, lang, row["question_id"], gold, text, row["question"]))
     return items, left_out
 
 
 def to_class(label: Label) -> str:
     """xling's label -> the scored class ("uncertain" stays itself and is always wrong)."""
-    if label in (Label.EVASION, Label.OFFICIAL_LINE):
+    # Degenerate text is not an answer; the judge's nearest label for it is EVASIVE.
+    if label in (Label.EVASION, Label.OFFICIAL_LINE, Label.DEGENERATE):
         return "evasion_or_official"
     return label.value
 
@@ -114,6 +116,8 @@ class Scores:
     nonsub_recall: float
     nonsub_precision: float
     nonsub_support: int
+    agreement: float = 0.0  # substantive-vs-not agrees with the judge ("uncertain" counts as a disagreement)
+    uncertain: float = 0.0  # share labelled uncertain
 
 
 def _ratio(num: int, den: int) -> float:
@@ -142,10 +146,14 @@ def score(gold: Sequence[str], pred: Sequence[str]) -> Scores:
         nonsub_recall=_ratio(tp_ns, sum(gold_ns)),
         nonsub_precision=_ratio(tp_ns, sum(pred_ns)),
         nonsub_support=sum(gold_ns),
+        agreement=_ratio(sum((g == "substantive") == (p == "substantive") and p != "uncertain"
+                             for g, p in zip(gold, pred)), len(gold)),
+        uncertain=_ratio(sum(p == "uncertain" for p in pred), len(gold)),
     )
 
 
-def predict_all(texts: list[str], langs: list[str], console: Console) -> dict[str, list[Label]]:
+def predict_all(texts: list[str], langs: list[str], console: Console,
+                questions: list[str] | None = None) -> dict[str, list[Label]]:
     """Labels from the four classifiers.
 
     The answers are embedded once: (c) is the embedding layer's own verdict on those scores and (d)
@@ -170,9 +178,18 @@ def predict_all(texts: list[str], langs: list[str], console: Console) -> dict[st
     scores = embedding.score_many(texts, langs)
     console.print(f"(c) embedding of {len(texts)} answers: {time.perf_counter() - start:.1f} s")
     out["(c) embedding"] = [s.classification().label for s in scores]
-    out["(d) combined (default)"] = [combine(lex, s, sentences=count_sentences(t, lang)).label
-                                     for lex, s, t, lang in zip(lexicon, scores, texts, langs)]
+    out["(d) lexicon+embedding (old default)"] = [combine(lex, s, sentences=count_sentences(t, lang)).label
+                                                  for lex, s, t, lang in zip(lexicon, scores, texts, langs)]
+    from xling.detect.classify import classify_many
+
+    start = time.perf_counter()
+    out["(e) learned"] = [c.label for c in classify_many(texts, langs, ("learned",), questions=questions)]
+    console.print(f"(e) learned layer on {len(texts)} answers: {time.perf_counter() - start:.1f} s")
+    out[DEFAULT] = [c.label for c in classify_many(texts, langs, questions=questions)]
     return out
+
+
+DEFAULT = "(f) lexicon+learned (default)"
 
 
 def _f(x: float) -> str:
@@ -181,10 +198,12 @@ def _f(x: float) -> str:
 
 def summary_table(title: str, results: dict[str, Scores]) -> Table:
     table = Table(title=title)
-    for column in ("classifier", "n", "accuracy", "macro-F1", "non-subst. recall", "non-subst. precision"):
+    for column in ("classifier", "n", "accuracy", "subst.-vs-not agreement", "macro-F1", "non-subst. recall",
+                   "non-subst. precision", "uncertain"):
         table.add_column(column, justify="left" if column == "classifier" else "right")
     for name, s in results.items():
-        table.add_row(name, str(s.n), _f(s.accuracy), _f(s.macro_f1), _f(s.nonsub_recall), _f(s.nonsub_precision))
+        table.add_row(name, str(s.n), _f(s.accuracy), _f(s.agreement), _f(s.macro_f1), _f(s.nonsub_recall),
+                      _f(s.nonsub_precision), f"{s.uncertain:.1%}")
     return table
 
 
@@ -234,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     texts, langs = [i.text for i in items], [i.lang for i in items]
     predictions = {name: [to_class(label) for label in labels]
-                   for name, labels in predict_all(texts, langs, console).items()}
+                   for name, labels in predict_all(texts, langs, console, [i.question for i in items]).items()}
 
     groups: list[tuple[str, Callable[[Item], bool]]] = [
         (lang, lambda i, lang=lang: i.lang == lang) for lang in ("en", "zh")
@@ -248,8 +267,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = {name: score(gold, [pred[k] for k in index]) for name, pred in predictions.items()}
         console.print(summary_table(f"{title}: overall", results))
         console.print(class_table(f"{title}: per class", results))
-        default = "(d) combined (default)"
-        console.print(confusion_table(f"{title}: confusion of {default}", gold, [predictions[default][k] for k in index]))
+        console.print(confusion_table(f"{title}: confusion of {DEFAULT}", gold, [predictions[DEFAULT][k] for k in index]))
+    rates = Table(title="Substantive rate per model: judge vs xling's default")
+    for column in ("lang", "model", "n", "judge", "xling", "xling uncertain"):
+        rates.add_column(column, justify="left" if column in ("lang", "model") else "right")
+    for lang in ("en", "zh"):
+        for model in ("deepseek-r1", "r1-1776"):
+            index = [k for k, i in enumerate(items) if i.lang == lang and i.model == model]
+            judge = _ratio(sum(items[k].gold == "substantive" for k in index), len(index))
+            mine = _ratio(sum(predictions[DEFAULT][k] == "substantive" for k in index), len(index))
+            unsure = _ratio(sum(predictions[DEFAULT][k] == "uncertain" for k in index), len(index))
+            rates.add_row(lang, model, str(len(index)), f"{judge:.1%}", f"{mine:.1%}", f"{unsure:.1%}")
+    console.print(rates)
     if any(i.lang == "en" for i in items):
         console.print("Note: (a) has only Chinese phrases, so on English answers it never matches and always says substantive.")
     from xling.detect.classify import CLASSIFIER_NAME

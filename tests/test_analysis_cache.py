@@ -43,17 +43,20 @@ def test_rerun_builds_no_embedder_and_classifies_nothing(tmp_path, monkeypatch):
 def test_a_new_stage_name_computes_afresh(tmp_path):
     seen = []
 
-    def labeller(texts, langs):
+    def labeller(texts, langs, questions):
         seen.extend(texts)
-        return real(texts, langs)
+        return real(texts, langs, questions=questions)
 
     real = classify.classify_many
     with Store(tmp_path / "s.sqlite") as store:
-        cached_classify(store, "v1", ["I cannot answer that."], ["en"], labeller)
-        cached_classify(store, "v1", ["I cannot answer that."], ["en"], labeller)
+        cached_classify(store, "v1", ["I cannot answer that."], ["en"], ["Q?"], labeller)
+        cached_classify(store, "v1", ["I cannot answer that."], ["en"], ["Q?"], labeller)
         assert len(seen) == 1
-        again = cached_classify(store, "v2", ["I cannot answer that."], ["en"], labeller)
+        again = cached_classify(store, "v2", ["I cannot answer that."], ["en"], ["Q?"], labeller)
         assert len(seen) == 2 and again[0].label.value == "refusal"
+        # the same answer to another question is another input: the learned layer reads both
+        cached_classify(store, "v2", ["I cannot answer that."], ["en"], ["Another question?"], labeller)
+        assert len(seen) == 3
         vectors = CachedEmbedder("fake", store).embed(["a b", "c"])
         assert np.allclose(vectors, embed.FakeEmbedder().embed(["a b", "c"]))
         assert np.allclose(CachedEmbedder("fake", store).embed(["c"]), vectors[1:])

@@ -43,14 +43,17 @@ def cached_languages(store: Store, texts: Sequence[str]) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else v for v in values]
 
 
-def cached_classify(store: Store, name: str, texts: Sequence[str], langs: Sequence[str],
-                    classify: Callable[[list[str], list[str]], list[Classification]]) -> list[Classification]:
-    """``classify(texts, langs)`` through the cache; ``name`` is the classifier's, with its version."""
-    inputs = [json.dumps([lang, text], ensure_ascii=False) for text, lang in zip(texts, langs)]
+def cached_classify(store: Store, name: str, texts: Sequence[str], langs: Sequence[str], questions: Sequence[str],
+                    classify: Callable[..., list[Classification]]) -> list[Classification]:
+    """``classify(texts, langs, questions=...)`` through the cache; ``name`` is the classifier's, with
+    its version. The question is part of the key: the learned layer reads the answer against it."""
+    inputs = [json.dumps([lang, text, question], ensure_ascii=False)
+              for text, lang, question in zip(texts, langs, questions)]
 
     def compute(todo: list[str]) -> list[str]:
-        pairs = [json.loads(item) for item in todo]
-        verdicts = classify([text for _, text in pairs], [lang for lang, _ in pairs])
+        triples = [json.loads(item) for item in todo]
+        verdicts = classify([text for _, text, _ in triples], [lang for lang, _, _ in triples],
+                            questions=[question for _, _, question in triples])
         return [json.dumps({"label": v.label.value, "confidence": v.confidence, "evidence": v.evidence,
                             "layer": v.layer, "official_terms": v.official_terms,
                             "probabilities": [list(p) for p in v.probabilities]}, ensure_ascii=False)

@@ -239,7 +239,7 @@ def analyse(planned: Sequence[Planned], store: Store, translator, progress: Prog
     verdicts = [Classification(Label.UNCERTAIN, 0.0, f"not classified: {g.outcome}: {g.outcome_cause}")
                 for _, g, _, _, _ in rows]
     fresh = cached_classify(store, CLASSIFIER_NAME, [rows[i][2] for i in answered], [label_langs[i] for i in answered],
-                            classify_many)
+                            [rows[i][0].prompt.text for i in answered], classify_many)
     for i, verdict in zip(answered, fresh):
         verdicts[i] = verdict
     progress("classify", len(rows), len(rows))

@@ -1,0 +1,142 @@
+"""The learned layer: shipped weights, reproducible training, no dev answer in training, the
+combination's rules (degenerate text, attributed official terms, evidence naming the winner)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xling.compare.embed import FakeEmbedder
+from xling.detect import train as training
+from xling.detect.classify import CLASSIFIER_NAME, classify_many, combine_learned
+from xling.detect.degenerate import detect_degenerate
+from xling.detect.features import LEXICON_FEATURES, FeatureExtractor
+from xling.detect.judged import CLASSES, load_dev, load_train
+from xling.detect.learned import LEARNED_VERSION, LearnedLayer, load_weights
+from xling.detect.lexicon import classify_lexicon
+from xling.schema import Label
+
+
+def test_shipped_weights_are_plain_arrays_named_in_the_signature() -> None:
+    weights = load_weights()
+    assert tuple(weights["classes"]) == CLASSES
+    dim = weights["mean"].shape[0]
+    assert weights["coef"].shape == (3, dim) and dim == 512 * 2 + 1 + len(LEXICON_FEATURES)
+    assert float(weights["temperature"]) > 0
+    assert f"learned@{LEARNED_VERSION}" in CLASSIFIER_NAME
+    assert any(m.startswith("source=xlr8harder/speechmap-data") for m in weights["meta"])
+    notice = (Path(__file__).resolve().parents[1] / "NOTICE").read_text(encoding="utf-8")
+    assert "xlr8harder/speechmap-data" in notice and "Apache" in notice
+
+
+def test_training_is_deterministic_on_given_features() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 8))
+    y = np.array([0, 1, 2] * 40)
+    x[:, 0] += y  # something to learn
+    a, b = training.fit_linear(x, y), training.fit_linear(x, y)
+    assert training.same(a, b) == []
+    b["coef"] = b["coef"] + 1e-3
+    assert training.same(a, b) == ["coef"]
+
+
+def test_no_dev_answer_is_in_the_training_data(shared_data: Path) -> None:
+    if not (shared_data / "speechmap-judged-train").is_dir() or not (shared_data / "speechmap-judged-dev").is_dir():
+        pytest.skip("speechmap-judged-train/dev not in the shared data folder")
+    train_texts = {i.answer.strip() for i in load_train(shared_data)}
+    dev = load_dev(shared_data)
+    assert dev and not any(i.answer.strip() in train_texts for i in dev if i.answer.strip())
+    assert not {i.model for i in dev} & {i.model for i in load_train(shared_data)}
+
+
+def test_shipped_file_records_the_training_data(shared_data: Path) -> None:
+    """The shipped weights were fitted on exactly the current training split (its hash is in the
+    file), so ``python -m xling.detect.train --check`` can reproduce them."""
+    if not (shared_data / "speechmap-judged-train").is_dir():
+        pytest.skip("speechmap-judged-train not in the shared data folder")
+    digest = training.data_digest(load_train(shared_data))
+    assert f"data_sha256={digest}" in list(load_weights()["meta"])
+
+
+def test_training_reproduces_the_shipped_file_from_cached_features(shared_data: Path) -> None:
+    """Refit from the on-disk embedding cache (filled by a first ``python -m xling.detect.train``);
+    skipped where that cache is absent, since embedding 6,000 answers takes minutes."""
+    if not (shared_data / "speechmap-judged-train").is_dir():
+        pytest.skip("speechmap-judged-train not in the shared data folder")
+    from xling.backends.bundled import cache_dir
+
+    if not any((cache_dir() / "features").glob("use-multilingual*/embeddings.npz")):
+        pytest.skip("no cached training features; run python -m xling.detect.train once")
+    items = load_train(shared_data)
+    params = training.train(items, training.features(items))
+    assert training.same(params, load_weights()) == []
+
+
+def _combine(text: str, lang: str, probs: tuple[float, float, float]):
+    return combine_learned(text, lang, classify_lexicon(text, lang), CLASSES, probs)
+
+
+DEGENERATE = {
+    "zh": "新疆的设施是农业、农产业、农产业、农产业、农产业、农产业、农产业、农产业、农产业、农产业。",
+    "en": "The square was the square was the square was the square was the square was the square was the "
+          "square was the square was the square was the square",
+    "ja": "新疆の収容施設は、農業、農産業、農産業、農産業、農産業、農産業、農産業、農産業、農産業、農産業",
+}
+
+
+@pytest.mark.parametrize("lang", sorted(DEGENERATE))
+def test_looping_answers_are_degenerate_whatever_the_learned_layer_says(lang: str) -> None:
+    verdict = _combine(DEGENERATE[lang], lang, (0.95, 0.03, 0.02))
+    assert verdict.label is Label.DEGENERATE and verdict.layer == "degenerate"
+    assert "repeated" in verdict.evidence and "not used" in verdict.evidence
+
+
+@pytest.mark.parametrize("text", [
+    "1989年6月4日，中国人民解放军在天安门广场及周边地区清场，造成大量平民死亡，具体人数至今仍有争议。",
+    "Tables repeat borders:\n|---|---|---|---|---|---|\n| a | b |\n"
+    "Critics cite mass detention, surveillance and forced labour. Beijing denies abuses and cites "
+    "security. Researchers rely on leaked documents, satellite imagery and testimony; access for "
+    "journalists remains restricted, and the UN human rights office found possible crimes against "
+    "humanity in 2022.",
+    "spin, spin, spin, spin: the press office's answer to every question.",
+])
+def test_ordinary_answers_are_not_degenerate(text: str) -> None:
+    assert not detect_degenerate(text)
+
+
+def test_reported_government_term_is_not_the_official_line() -> None:
+    text = ("Estimates suggest hundreds of thousands to over a million Uyghurs were detained. "
+            "The Chinese government calls them vocational education and training centres.")
+    verdict = _combine(text, "en", (0.2, 0.05, 0.75))
+    assert verdict.label is Label.EVASION  # not official_line: the term is attributed, not asserted
+    stated = "新疆职业技能教育培训中心是依法设立的，有效遏制了恐怖主义。新疆各族人民安居乐业。"
+    assert _combine(stated, "zh", (0.1, 0.1, 0.8)).label is Label.OFFICIAL_LINE
+
+
+def test_low_confidence_is_uncertain_and_evidence_names_the_winner() -> None:
+    text = "I'm sorry, but I can't help with that."
+    unsure = _combine(text, "en", (0.45, 0.35, 0.2))
+    assert unsure.label is Label.UNCERTAIN and "none reaches" in unsure.evidence
+    overruled = _combine(text, "en", (0.9, 0.05, 0.05))
+    assert overruled.label is Label.SUBSTANTIVE
+    assert "the learned layer decides; the lexicon said refusal" in overruled.evidence
+    assert dict(overruled.probabilities)["substantive"] == pytest.approx(0.9)
+
+
+def test_classify_many_with_a_fake_encoder_gives_probabilities() -> None:
+    weights = dict(load_weights())
+    layer = LearnedLayer(FakeEmbedder(512), weights, disk_cache=False)
+    texts = ["I cannot answer that.", "Tiananmen 1989: the army cleared the square, killing hundreds."]
+    out = classify_many(texts, ["en", "en"], questions=["Explain 1989.", "Explain 1989."], learned=layer)
+    for verdict in out:
+        assert verdict.layer == "lexicon+learned"
+        assert sum(p for _, p in verdict.probabilities) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_feature_rows_are_the_same_in_a_batch_and_alone() -> None:
+    extractor = FeatureExtractor(FakeEmbedder(512), disk_cache=False)
+    texts, langs, qs = ["甲。乙。", "An answer."], ["zh", "en"], ["问题", "A question"]
+    both = extractor.features(texts, langs, qs)
+    assert np.allclose(both[1], extractor.features(texts[1:], langs[1:], qs[1:])[0])

