@@ -100,7 +100,13 @@ def test_an_answer_holding_html_renders_as_inert_text(page):
     assert panel.is_displayed()
     assert driver.find_element(By.ID, "p-original").text == HOSTILE.replace("\n", " ")
     assert "What happened in Tiananmen Square" in driver.find_element(By.ID, "p-questions").text
-    assert driver.find_element(By.ID, "p-label").text.startswith("Answered")
+    # The panel names the label the run gave this answer (whichever the classifier chose).
+    from xling.report.tables import MEASURES
+
+    record = next(r for r in report["records"] if r["text"] == HOSTILE and r["model"] == report["models"][0]
+                  and r["lang"] == "en")
+    names = {m.key: m.header for m in MEASURES}
+    assert driver.find_element(By.ID, "p-label").text.startswith(names.get(record["label"], record["label"]))
     # Nothing from the answer ran or became an element.
     assert driver.execute_script("return window.__pwned") is None
     assert "pwned" not in driver.title
