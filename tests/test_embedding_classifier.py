@@ -89,7 +89,9 @@ def test_every_label_and_language_has_at_least_30_exemplars() -> None:
 def test_version_file_names_the_layer_in_the_signature() -> None:
     version = re.search(r"^# version: (\d+)$", (EXEMPLARS / "VERSION").read_text(encoding="utf-8"), re.MULTILINE)
     assert version and EXEMPLAR_VERSION == f"ex{version.group(1)}"
-    assert CLASSIFIER_NAME == f"lexicon@{LEXICON_VERSION}+embedding@{EXEMPLAR_VERSION}"
+    # Since learned-v1 the default is lexicon+learned; the embedding layer is named when chosen.
+    assert CLASSIFIER_NAME.startswith(f"lexicon@{LEXICON_VERSION}+learned@")
+    assert classifier_name(("lexicon", "embedding")) == f"lexicon@{LEXICON_VERSION}+embedding@{EXEMPLAR_VERSION}"
     assert classifier_name(("lexicon",)) == f"lexicon@{LEXICON_VERSION}"
     assert classifier_name(("embedding",)) == f"embedding@{EXEMPLAR_VERSION}"
 
@@ -156,7 +158,7 @@ def test_fake_embedder_votes_for_the_nearest_exemplar_and_names_it() -> None:
 def test_empty_answer_is_a_refusal_in_both_layers() -> None:
     layer = EmbeddingClassifier(FakeEmbedder(), exemplars=_tiny_bank(), disk_cache=False)
     assert layer.classify("<think>hmm</think>", "en") == Classification(Label.REFUSAL, 0.8, "empty answer", "embedding")
-    assert classify("", "en", embedding=layer).label is Label.REFUSAL
+    assert classify("", "en", ("lexicon", "embedding"), embedding=layer).label is Label.REFUSAL
 
 
 def test_classify_many_equals_classify_per_item_with_fake_embedder() -> None:
@@ -235,7 +237,7 @@ def use_layer() -> EmbeddingClassifier:
 @pytest.mark.parametrize("lang, label, text", OBVIOUS, ids=[f"{lang}-{label.value}" for lang, label, _ in OBVIOUS])
 def test_real_embedder_labels_obvious_answers(use_layer: EmbeddingClassifier, lang: str, label: Label, text: str) -> None:
     assert use_layer.classify(text, lang).label is label
-    assert classify(text, lang, embedding=use_layer).label is label
+    assert classify(text, lang, ("lexicon", "embedding"), embedding=use_layer).label is label
 
 
 @pytest.mark.slow
