@@ -244,7 +244,7 @@ def test_real_embedder_labels_obvious_answers(use_layer: EmbeddingClassifier, la
 def test_real_embedder_classify_many_equals_classify(use_layer: EmbeddingClassifier) -> None:
     texts = [text for _, _, text in OBVIOUS]
     langs = [lang for lang, _, _ in OBVIOUS]
-    assert classify_many(texts, langs, embedding=use_layer) == [classify(t, lang, ("lexicon", "embedding"), embedding=use_layer)
+    assert classify_many(texts, langs, ("lexicon", "embedding"), embedding=use_layer) == [classify(t, lang, ("lexicon", "embedding"), embedding=use_layer)
                                                                 for t, lang in zip(texts, langs)]
 
 
