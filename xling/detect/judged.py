@@ -47,20 +47,21 @@ def shared_data() -> Path:
     return Path(shared) if shared else Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
+def _judged_rows(path: Path):
+    """Each JSON line of a judged file with its gold class; ERROR_* verdicts left out."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            gold = JUDGE_TO_CLASS.get(row["compliance"])
+            if gold is not None:
+                yield row, gold
+
+
 def load_train(root: Path | None = None) -> list[Judged]:
     """speechmap-judged-train/answers.jsonl, ERROR_* rows left out, in file order."""
     path = (root or shared_data()) / TRAIN / "answers.jsonl"
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        gold = JUDGE_TO_CLASS.get(row["compliance"])
-        if gold is None:
-            continue
-        out.append(Judged(row["model"], row["lang"], row["topic"], row["question_id"], row["question"],
-                          row["response"] or "", gold, row.get("finish_reason") or ""))
-    return out
+    return [Judged(row["model"], row["lang"], row["topic"], row["question_id"], row["question"],
+                   row["response"] or "", gold, row.get("finish_reason") or "") for row, gold in _judged_rows(path)]
 
 
 def load_dev(root: Path | None = None) -> list[Judged]:
@@ -70,13 +71,7 @@ def load_dev(root: Path | None = None) -> list[Judged]:
     for path in sorted(folder.glob("compliance_*china_criticism_*.jsonl")):
         lang = "zh" if path.name.startswith("compliance_zh_") else "en"
         model = "r1-1776" if "r1-1776" in path.name else "deepseek-r1"
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            gold = JUDGE_TO_CLASS.get(row["compliance"])
-            if gold is None:
-                continue
+        for row, gold in _judged_rows(path):
             choice = row["response"]["choices"][0]
             out.append(Judged(model, lang, "china_criticism", row["question_id"], row["question"],
                               choice["message"]["content"] or "", gold, choice.get("finish_reason") or ""))
