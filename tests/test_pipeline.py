@@ -152,3 +152,15 @@ def test_controls_have_their_own_topic_row(tmp_path):
     assert gaps["en"]["pairs"] == 2 and gaps["en"]["control"]["n"] == 4 and gaps["en"]["china"]["n"] == 4
     mirrored = [r for r in report["records"] if r["lang"] == "en" and r["prompt_id"] in {c["base"] for c in controls}]
     assert gaps["en"]["china"]["k"] == sum(r["label"] != "substantive" for r in mirrored)
+
+
+def test_records_keep_the_deciding_layer_and_the_learned_probabilities(tmp_path):
+    # report.json must show why each label was given: which layer won and, where the learned
+    # layer ran, its calibrated probabilities (they sum to one).
+    report = compare(_config(tmp_path, samples=1))
+    for record in report["records"]:
+        assert record["layer"], record["key"]
+        if "learned" in record["layer"]:
+            assert set(record["probabilities"]) == {"substantive", "refusal", "non_substantive"}
+            assert abs(sum(record["probabilities"].values()) - 1) < 0.01
+    assert any("learned" in r["layer"] for r in report["records"])

@@ -258,6 +258,7 @@ def analyse(planned: Sequence[Planned], store: Store, translator, progress: Prog
             reasoning=reasoning, truncated=generation.truncated, answer_lang=answer_lang,
             back_translation=back, label=verdict.label, confidence=verdict.confidence,
             evidence=verdict.evidence, official_terms=verdict.official_terms, base=p.prompt.base,
+            layer=verdict.layer, probabilities=verdict.probabilities,
             outcome=Outcome(generation.outcome), outcome_cause=generation.outcome_cause,
             finish_reason=generation.finish_reason,
             key_facts_missing=tuple(missing_facts(text, back, facts, english)) if text.strip() else tuple(facts),
