@@ -470,3 +470,16 @@ def test_print_summary_lists_the_divergences_on_a_narrow_terminal(report):
     # Level, languages and what happened sit under the flag, indented.
     assert lines[first + 1].startswith("   high 0.83") and REFUSAL_SUMMARY[:30] in out
     assert max(len(line) for line in lines if not line.startswith("signature:")) <= 80
+
+
+def test_optional_rate_columns_show_only_where_some_answer_has_them():
+    from xling.report._common import rate_columns
+
+    def report(**ks):
+        rates = {key: {"k": k, "n": 10, "rate": k / 10} for key, k in ks.items()}
+        return {"summary": [{"model": "m", "lang": "en", "n": 10, "rates": rates}]}
+
+    plain = [c.key for c in rate_columns(report(substantive=10, degenerate=0, blocked=0))]
+    assert "substantive" in plain and not {"degenerate", "blocked", "failed"} & set(plain)
+    shown = [c.key for c in rate_columns(report(substantive=8, degenerate=1, blocked=1))]
+    assert "degenerate" in shown and "blocked" in shown and "failed" not in shown

@@ -22,6 +22,7 @@ from xling.report._common import (
     LOW_CHRF,
     NO_VALUE,
     RATE_COLUMNS,
+    rate_columns,
     CHART_TITLES,
     CONTROL_GAP_HELP,
     DICTIONARY_HELP,
@@ -193,13 +194,14 @@ def _rates(report: Mapping[str, Any]) -> list[str]:
     for model in models:
         if len(models) > 1:
             out.append(f"<h3><code>{_e(model)}</code></h3>")
-        head = "".join(f"<th>{_e(c.header)}</th>" for c in RATE_COLUMNS)
+        columns = rate_columns(report)
+        head = "".join(f"<th>{_e(c.header)}</th>" for c in columns)
         out.append(f"<table><thead><tr><th>Language</th><th>Answers</th>{head}</tr></thead><tbody>")
         for lang in ordered_langs(report):
             row = summary_row(report, model, lang) or {}
             rates = row.get("rates") or {}
             n = row.get("n")
-            cells = "".join(f"<td>{_rate_html(rates.get(c.key))}</td>" for c in RATE_COLUMNS)
+            cells = "".join(f"<td>{_rate_html(rates.get(c.key))}</td>" for c in columns)
             n_cell = _e(n) if isinstance(n, int) else NO_VALUE
             out.append(f"<tr><td>{_e(lang_name(lang))} ({_e(lang)})</td><td>{n_cell}</td>{cells}</tr>")
         out.append("</tbody></table>")

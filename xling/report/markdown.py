@@ -19,6 +19,7 @@ from xling.report._common import (  # noqa: F401 - re-exported for the other ren
     LOW_CHRF,
     NO_VALUE,
     RATE_COLUMNS,
+    rate_columns,
     RateColumn,
     SCORE_HELP,
     CHART_TITLES,
@@ -210,9 +211,9 @@ def _rates_section(report: Mapping[str, Any], lang: str) -> list[str]:
             label = f"{lang_name(other)} ({other})"
             cells = [f"**{md_inline(label)}**" if other == lang else md_inline(label)]
             cells.append(str(row["n"]) if isinstance(row.get("n"), int) else NO_VALUE)
-            cells += [format_rate(rates.get(col.key)) for col in RATE_COLUMNS]
+            cells += [format_rate(rates.get(col.key)) for col in rate_columns(report)]
             rows.append(cells)
-        lines += _md_table(["Language", "Answers", *[c.header for c in RATE_COLUMNS]], rows)
+        lines += _md_table(["Language", "Answers", *[c.header for c in rate_columns(report)]], rows)
         lines.append("")
     return lines
 

@@ -16,7 +16,7 @@ from xling.report._common import (
     FLAG_NAMES,
     LOW_CHRF,
     NO_VALUE,
-    RATE_COLUMNS,
+    rate_columns,
     comparison_rows,
     control_gap_rows,
     format_difference,
@@ -36,8 +36,11 @@ from xling.report._common import (
     trust_note,
 )
 
-# The terminal table leaves out "uncertain" to fit 120 columns; the Markdown report has it.
-_TERMINAL_COLUMNS = tuple(col for col in RATE_COLUMNS if col.key != "uncertain")
+
+def _terminal_columns(report: Mapping[str, Any]):
+    # The terminal table leaves out "uncertain" to fit 120 columns; the Markdown report has it.
+    return tuple(col for col in rate_columns(report) if col.key != "uncertain")
+
 _LEVEL_STYLES = {"high": "bold red", "medium": "yellow", "low": "cyan"}
 
 
@@ -58,7 +61,8 @@ def _rates_table(report: Mapping[str, Any], model: str) -> Table:
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAVY)
     table.add_column("Language")
     table.add_column("n", justify="right")
-    for col in _TERMINAL_COLUMNS:
+    columns = _terminal_columns(report)
+    for col in columns:
         # Two-word headers on two lines, so an 80-column terminal neither cuts nor splits them.
         words = col.header.split()
         table.add_column("\n".join(words), justify="right", min_width=max(map(len, words)))
@@ -69,7 +73,7 @@ def _rates_table(report: Mapping[str, Any], model: str) -> Table:
         table.add_row(
             Text(f"{lang_name(lang)} ({lang})"),
             Text(str(n) if isinstance(n, int) else NO_VALUE),
-            *[_rate_cell(rates.get(col.key)) for col in _TERMINAL_COLUMNS],
+            *[_rate_cell(rates.get(col.key)) for col in columns],
         )
     return table
 
