@@ -246,3 +246,16 @@ def test_the_japanese_report_names_where_japanese_is_the_odd_one_out(run):
     refusals = md.index("### Refuses in one language only (")
     content = md.index("### Different content across languages (")
     assert refusals < content
+
+
+def test_the_language_gap_table_fits_80_columns_clearest_first(run):
+    report, _ = run
+    from xling.report.terminal import _language_gap_table
+
+    console = Console(width=80, record=True)
+    console.print(_language_gap_table(report, wide=False))
+    text = console.export_text()
+    assert "…" not in text  # no header or model name cut off
+    assert all(len(line) <= 80 for line in text.splitlines())
+    rows = sorted(report["language_gaps"], key=lambda r: (r.get("p_holm") if r.get("p_holm") is not None else 1.0))
+    assert f"{rows[0]['lang_a']} vs {rows[0]['lang_b']}" in text

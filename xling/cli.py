@@ -422,7 +422,8 @@ class _PlainProgress:
         if finished:
             self._finished.add(stage)
         elapsed = now - start
-        rate = f", {(done - first) / elapsed:.2f}/s" if elapsed >= 1 and done > first else ""
+        # A rate says something only for a stage of many items ("load: 1/1, 0.01/s" does not).
+        rate = f", {(done - first) / elapsed:.2f}/s" if elapsed >= 1 and done > first and total > 1 else ""
         print(f"{stage}: {done}/{total}{rate}{' done' if finished else ''}", file=self._stream, flush=True)
 
 

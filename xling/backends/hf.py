@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Sequence
 
@@ -127,8 +129,11 @@ class HFBackend(Backend):
             return AutoModelForCausalLM.from_pretrained(dense, dtype=dtype), tokenizer
         folder, name = self._load_kwargs["dir"], self._load_kwargs["gguf_file"]
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        model = AutoModelForCausalLM.from_pretrained(
-            folder, gguf_file=name, dtype=dtype, quantization_config=GgufConfig(dequantize=True))
+        # transformers draws its own tqdm bar for the dequantisation, which ignores
+        # disable_progress_bar() and fills a log file with carriage returns; the "load" stage covers it.
+        with _tqdm_disabled():
+            model = AutoModelForCausalLM.from_pretrained(
+                folder, gguf_file=name, dtype=dtype, quantization_config=GgufConfig(dequantize=True))
         try:
             model.save_pretrained(dense)
             tokenizer.save_pretrained(dense)
@@ -183,3 +188,23 @@ def _as_list(value) -> list:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+@contextmanager
+def _tqdm_disabled():
+    """Silence the tqdm bar of transformers' GGUF loader for the duration. tqdm reads TQDM_DISABLE
+    only when imported, so the loader's module-level ``tqdm`` is swapped for a disabled one."""
+    try:
+        from transformers import modeling_gguf_pytorch_utils as loader
+    except ImportError:  # another transformers layout: its bar shows, nothing breaks
+        yield
+        return
+    original = getattr(loader, "tqdm", None)
+    if original is None:
+        yield
+        return
+    loader.tqdm = partial(original, disable=True)
+    try:
+        yield
+    finally:
+        loader.tqdm = original

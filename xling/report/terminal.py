@@ -164,19 +164,40 @@ def _comparison_table(report: Mapping[str, Any]) -> Table | None:
     return table
 
 
-def _language_gap_table(report: Mapping[str, Any]) -> Table | None:
+# The terminal shows the clearest language gaps; the reports list them all.
+GAPS_SHOWN = 8
+
+
+def _language_gap_table(report: Mapping[str, Any], wide: bool = True) -> Table | None:
     rows = gap_rows(report)
     if not rows:
         return None
-    table = Table(title=Text("Gaps between languages on the same questions (95% range clustered by question; "
-                             "p adjusted by Holm)"), title_justify="left", box=box.SIMPLE_HEAVY)
-    for header in ("Model", "Languages", "Measure", "First", "Second", "Difference", "Test", "p (Holm)"):
+    # Clearest first: smallest adjusted p, then the largest difference.
+    rows = sorted(rows, key=lambda r: (_number_or(r.get("p_holm"), 1.0), -abs(_number_or(r.get("difference"), 0.0))))
+    several = len({str(r.get("model")) for r in rows}) > 1
+    title = "Gaps between languages on the same questions"
+    if not several:
+        title += f" ({short_model(report, rows[0].get('model'))})"
+    tests = sorted({_test_name(r) for r in rows})
+    title += f"; 95% range clustered by question; p by {', '.join(tests)}, adjusted by Holm"
+    if len(rows) > GAPS_SHOWN:
+        title += f"; the {GAPS_SHOWN} clearest of {len(rows)} (all in report.en.md)"
+    table = Table(title=Text(title), title_justify="left", box=box.SIMPLE_HEAVY)
+    headers = (("Model",) if several else ()) + ("Languages", "Measure", "First", "Second", "Difference") \
+        + (("Test",) if wide else ()) + ("p (Holm)",)
+    for header in headers:
         table.add_column(header, justify="left" if header in ("Model", "Languages", "Measure", "Test") else "right")
-    for r in rows:
-        table.add_row(Text(short_model(report, r.get("model"))), Text(f"{r.get('lang_a')} vs {r.get('lang_b')}"),
-                      Text(measure_name(r.get("measure"))), Text(format_pct(r.get("rate_a"))),
-                      Text(format_pct(r.get("rate_b"))), Text(format_difference(r)), Text(_test_name(r)), _p_text(r))
+    for r in rows[:GAPS_SHOWN]:
+        cells = [Text(short_model(report, r.get("model")))] if several else []
+        cells += [Text(f"{r.get('lang_a')} vs {r.get('lang_b')}"), Text(measure_name(r.get("measure"))),
+                  Text(format_pct(r.get("rate_a"))), Text(format_pct(r.get("rate_b"))), Text(format_difference(r))]
+        cells += [Text(_test_name(r))] if wide else []
+        table.add_row(*cells, _p_text(r))
     return table
+
+
+def _number_or(value: Any, default: float) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
 
 
 # Below this many columns the divergences print as a list: a six-column table squeezes the
@@ -224,7 +245,8 @@ def print_summary(report: Mapping[str, Any], console: Console | None = None, top
             gaps = _control_gap_table(report, model)
             if gaps is not None:
                 console.print(gaps)
-        for table in (_comparison_table(report), _language_gap_table(report)):
+        for table in (_comparison_table(report),
+                      _language_gap_table(report, wide=console.width >= WIDE_ENOUGH_FOR_TABLE)):
             if table is not None:
                 console.print(table)
 
