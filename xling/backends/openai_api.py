@@ -450,6 +450,8 @@ class OpenAIBackend(Backend):
         """One request, retried until it ends as an answer, a block or a failure."""
         settings, stats = self._settings, self._stats
         payload = build_payload(self.model, request.messages, config, request.sample)
+        if request.max_new_tokens is not None:
+            payload["max_tokens"] = min(config.max_new_tokens, request.max_new_tokens)
         if settings.stream:
             payload["stream"] = True
             payload["stream_options"] = {"include_usage": True}
