@@ -5,11 +5,13 @@ answers), in one run, side by side on the same request bodies:
 
 1. Long-tailed latencies (log-normal, median 0.5 s, clipped to 0.2-5 s, then scaled down by
    ``--scale`` so the run takes a minute): answers/s of ``pipeline.generate_missing`` through the
-   openai-api backend (store commits included) and of a bare ``httpx.AsyncClient`` that keeps N
-   requests in flight, at N = 1, 4, 16, 64; their ratio; and the slots busy on average.
-2. Client overhead: requests/s against a server that answers at once (64 connections).
+   openai-api backend (store commits included) and of bare ``httpx`` and ``aiohttp`` clients that
+   keep N requests in flight, at N = 1, 4, 16, 64; xling's ratio to the faster bare client; and
+   the slots busy on average.
+2. Client overhead: requests/s against a server that answers at once (64 connections), xling
+   streamed and not, next to bare httpx and bare aiohttp (and aiohttp on uvloop when installed).
 
-Usage: python benchmarks/serving.py [--scale 0.1] [--repeat 2]
+Usage: python benchmarks/serving.py [--scale 0.1] [--repeat 2] [--overhead-only]
 Targets (issue 10): ratio >= 0.95 at 4, 16 and 64 connections; overhead >= 1,000 requests/s.
 """
 
@@ -108,6 +110,50 @@ def run_bare(url: str, items: list[Planned], connections: int, shared: bool = Fa
     return asyncio.run(main())
 
 
+def run_bare_aiohttp(url: str, items: list[Planned], connections: int, use_uvloop: bool = False) -> float:
+    """The same bare client on aiohttp (one session per slot, one keep-alive connection each),
+    to see whether another transport would lift the overhead; ``use_uvloop`` runs it on uvloop."""
+    import aiohttp
+
+    bodies = []
+    for p in items:
+        payload = build_payload("m", p.request.messages, GENERATION, p.sample)
+        payload.update(stream=True, stream_options={"include_usage": True})
+        bodies.append(json.dumps(payload).encode())
+
+    async def main() -> float:
+        sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) for _ in range(connections)]
+        order = iter(bodies)
+
+        async def worker(session) -> None:
+            for body in order:
+                async with session.post(f"{url}/chat/completions", data=body,
+                                        headers={"Content-Type": "application/json"}) as response:
+                    response.raise_for_status()
+                    async for _ in response.content:  # line by line, like aiter_lines
+                        pass
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(s) for s in sessions))
+        elapsed = time.perf_counter() - start
+        for session in sessions:
+            await session.close()
+        return elapsed
+
+    if use_uvloop:
+        import uvloop
+        return uvloop.run(main())
+    return asyncio.run(main())
+
+
+def _optional(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
 def serve_in_child(scale: float | None) -> tuple[str, object]:
     """Start the loopback server in its own process, so that it does not share the client's
     interpreter lock: what is measured is the client. ``scale`` None: answer at once."""
@@ -137,28 +183,39 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.1, help="latency scale (1: 0.2-5 s per answer)")
     parser.add_argument("--repeat", type=int, default=2, help="runs per client and N; the best is kept")
     parser.add_argument("--overhead-requests", type=int, default=4000)
+    parser.add_argument("--overhead-only", action="store_true", help="skip the long-tailed table")
     args = parser.parse_args()
+    scale = args.scale
+    if not args.overhead_only:
+        long_tailed(args)
+    overhead(args)
+
+
+def long_tailed(args) -> None:
     scale = args.scale
     url, stop = serve_in_child(scale)
     print(f"long-tailed latencies: median {0.5 * scale:.3f} s, clipped to {0.2 * scale:.3f}-{5 * scale:.2f} s; "
           f"best of {args.repeat} runs each")
-    print(f"{'N':>3} {'requests':>8} {'bare ans/s':>10} {'xling ans/s':>11} {'ratio':>6} {'xling busy slots':>16}"
-          f" {'bare, 1 shared client':>22}")
+    print(f"{'N':>3} {'requests':>8} {'bare httpx':>10} {'bare aiohttp':>12} {'xling ans/s':>11} {'ratio':>6}"
+          f" {'xling busy slots':>16}")
     for connections in (1, 4, 16, 64):
         n = max(40, connections * 16)
-        best = {"bare": float("inf"), "xling": float("inf"), "shared": float("inf")}
+        best = {"bare": float("inf"), "xling": float("inf"), "aiohttp": float("inf")}
         for run in range(args.repeat):
             # Fresh bodies per run and client (a different tag), with the same latencies for
-            # both: the tag does not enter the latency's seed.
+            # all: the tag does not enter the latency's seed.
             best["bare"] = min(best["bare"], run_bare(url, planned(n, f"b{connections}r{run}"), connections))
             best["xling"] = min(best["xling"], run_xling(url, planned(n, f"x{connections}r{run}"), connections))
-            best["shared"] = min(best["shared"], run_bare(url, planned(n, f"s{connections}r{run}"), connections,
-                                                          shared=True))
+            best["aiohttp"] = min(best["aiohttp"], run_bare_aiohttp(url, planned(n, f"a{connections}r{run}"),
+                                                                    connections))
         busy = sum(latency(p.prompt.text, scale) for p in planned(n, "x")) / best["xling"]
-        print(f"{connections:>3} {n:>8} {n / best['bare']:>10.1f} {n / best['xling']:>11.1f} "
-              f"{best['bare'] / best['xling']:>6.2f} {busy:>13.1f}/{connections:<2} {n / best['shared']:>22.1f}")
+        # The ratio is against the faster of the two bare clients.
+        print(f"{connections:>3} {n:>8} {n / best['bare']:>10.1f} {n / best['aiohttp']:>12.1f} {n / best['xling']:>11.1f} "
+              f"{min(best['bare'], best['aiohttp']) / best['xling']:>6.2f} {busy:>13.1f}/{connections:<2}")
     stop()
 
+
+def overhead(args) -> None:
     url, stop = serve_in_child(None)
     n = args.overhead_requests
     bare = min(run_bare(url, planned(n, f"ob{r}"), 64) for r in range(args.repeat))
@@ -167,6 +224,14 @@ def main() -> None:
     print(f"client overhead against an instant server (64 connections, {n} requests, best of {args.repeat}): "
           f"xling {n / xling:,.0f} req/s streamed, {n / whole:,.0f} req/s with -M stream=false; "
           f"bare httpx (streamed) {n / bare:,.0f} req/s")
+    # Other transports, bare, on the same bodies: what switching xling's transport could give.
+    if _optional("aiohttp"):
+        aio = min(run_bare_aiohttp(url, planned(n, f"oa{r}"), 64) for r in range(args.repeat))
+        line = f"bare aiohttp (streamed) {n / aio:,.0f} req/s"
+        if _optional("uvloop"):
+            aiou = min(run_bare_aiohttp(url, planned(n, f"ou{r}"), 64, use_uvloop=True) for r in range(args.repeat))
+            line += f", on uvloop {n / aiou:,.0f} req/s"
+        print(line)
     stop()
 
 

@@ -257,3 +257,16 @@ def test_unreachable_server(clean_env: pytest.MonkeyPatch) -> None:
                                            r"is the server running\?.*VLLM_BASE_URL"):
         backend.generate([_request("hi"), _request("ho")], CONFIG)
     backend.close()
+
+
+def test_the_proxy_environment_is_read_once_per_replica(monkeypatch) -> None:
+    from xling.backends.openai_api import _proxy_for
+
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert _proxy_for("https://api.openai.com/v1") is None
+    monkeypatch.setenv("https_proxy", "http://proxy.corp:3128")
+    monkeypatch.setenv("no_proxy", "gpu0.lan")
+    assert _proxy_for("https://api.openai.com/v1") == "http://proxy.corp:3128"
+    assert _proxy_for("http://gpu0.lan:8000/v1") is None  # http: no http_proxy set, and exempt anyway
+    assert _proxy_for("https://gpu0.lan:8000/v1") is None

@@ -385,3 +385,88 @@ def test_compare_through_a_server_reports_blocked_apart_and_retries_them_when_as
                                      "model_options": config.model_options + (("concurrency", "2"),)}))
     assert len(server.bodies) - asked == 14
     assert {r["outcome"] for r in again["records"]} == {"answer"} and len(again["records"]) == 42
+
+
+# --- back-translation and judging: the same stream, no batch barrier ------------------------
+
+def _slow_one(marker: str) -> Callable[[dict, int], Reply]:
+    """One request (its last message contains ``marker``) takes 1.2 s, the others 20 ms."""
+    return lambda body, n: Reply(delay=1.2 if marker in body["messages"][-1]["content"] else 0.02)
+
+
+def test_back_translation_through_a_server_has_no_batch_barrier(serve, tmp_path: Path) -> None:
+    from xling.pipeline import translate_cached
+    from xling.translate.llm import LLMTranslator
+
+    server = serve(_slow_one("文本000"))
+    translator = LLMTranslator("openai-api/local/m", backend=_backend(server, timeout="5"))
+    texts = {"zh": [f"文本{i:03d}" for i in range(25)], "ja": [f"テキスト{i:03d}" for i in range(16)]}
+    committed_at: list[tuple[float, int]] = []
+    start = time.monotonic()
+    with Store(tmp_path / "x.sqlite") as store:
+        result = translate_cached(translator, store, texts,
+                                  lambda stage, done, total: committed_at.append((time.monotonic() - start, done)))
+        elapsed = time.monotonic() - start
+        assert len(result) == 41 and all(result.values())
+        # Both sources share the connections: the Japanese texts do not wait for the slow Chinese one.
+        assert server.max_in_flight == 4
+        assert any(t < 1.0 and done >= 30 for t, done in committed_at)
+        assert elapsed < 2.0  # batches of 4 x 4 per source would need 1.2 s + 2 more rounds at least
+        assert len(store.get_translations(translator.name, "zh", texts["zh"])) == 25
+    translator.backend.close()
+
+
+def test_judging_through_a_server_has_no_batch_barrier_and_does_not_cache_blocked(serve, tmp_path: Path) -> None:
+    from xling.pipeline import judge_records
+
+    def behave(body: dict, n: int) -> Reply:
+        content = body["messages"][-1]["content"]
+        if "answer 001" in content:
+            return Reply(status=400, error=OPENAI_FILTER)
+        return Reply(text='{"label": "evasion", "reason": "r"}', delay=1.2 if "answer 000" in content else 0.02)
+
+    server = serve(behave)
+    backend = _backend(server, timeout="5")
+    records = [Record(key=f"k{i:03d}", model="m", prompt_id=f"q{i}", lang="en", sample=0, category="history",
+                      variant="direct", prompt="What happened?", text=f"answer {i:03d}", reasoning="",
+                      truncated=False, answer_lang="en", back_translation="", label=Label.SUBSTANTIVE,
+                      confidence=1.0, evidence="offline") for i in range(41)]
+    committed_at: list[tuple[float, int]] = []
+    start = time.monotonic()
+    with Store(tmp_path / "x.sqlite") as store:
+        judged, panel = judge_records(["openai-api/local/m"], records, store, {"openai-api/local/m": backend}, {},
+                                      lambda stage, done, total: committed_at.append((time.monotonic() - start, done)))
+        elapsed = time.monotonic() - start
+        assert [r.label for r in judged].count(Label.EVASION) == 40
+        assert judged[1].label is Label.UNCERTAIN and "blocked" in judged[1].evidence
+        assert server.max_in_flight == 4
+        assert any(t < 1.0 and done >= 30 for t, done in committed_at)
+        assert elapsed < 2.0
+        # The blocked request got no verdict: it is not cached, so a rerun asks again (and only it).
+        asked = len(server.bodies)
+        judge_records(["openai-api/local/m"], records, store, {"openai-api/local/m": backend}, {},
+                      lambda *a: None)
+        assert len(server.bodies) - asked == 1
+    backend.close()
+
+
+def test_interrupted_back_translation_keeps_what_arrived(serve, tmp_path: Path) -> None:
+    from xling.pipeline import translate_cached
+    from xling.translate.llm import LLMTranslator
+
+    server = serve(lambda body, n: Reply(delay=0.05))
+    translator = LLMTranslator("openai-api/local/m", backend=_backend(server))
+    texts = {"zh": [f"文本{i:03d}" for i in range(100)]}
+    calls = {"n": 0}
+
+    def interrupt(stage: str, done: int, total: int) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+
+    with Store(tmp_path / "x.sqlite") as store:
+        with pytest.raises(KeyboardInterrupt):
+            translate_cached(translator, store, texts, interrupt)
+        kept = len(store.get_translations(translator.name, "zh", texts["zh"]))
+        assert 0 < kept < 100 and server.answered - 4 <= kept <= server.answered
+    translator.backend.close()

@@ -107,22 +107,34 @@ def generate_missing(backend: Backend, planned: Sequence[Planned], store: Store,
             if answer.cause and answer.cause not in causes and len(causes) < 3:
                 causes.append(answer.cause)
 
-    stream = backend.generate_stream([p.request for p in todo], config.generation)
+    def saved(group: list) -> None:
+        nonlocal finished
+        save(group)
+        finished += len(group)
+        progress(stage + _live_figures(backend.stats()), finished, total)
+
+    consume(backend.generate_stream([p.request for p in todo], config.generation), saved, save)
+    return {"generated": len(todo), "blocked": outcomes["blocked"], "failed": outcomes["failed"], "causes": causes}
+
+
+def consume(stream, save: Callable[[list], None], save_rest: Callable[[list], None] | None = None) -> None:
+    """Pass each group of ``stream`` (a backend's ``generate_stream``, or one built on it) to
+    ``save`` as it arrives.
+
+    Interrupted (Ctrl-C) while saving or drawing, the stream is asked for what arrived meanwhile
+    before it stops, and that goes to ``save_rest`` (default ``save``), so nothing already
+    received is lost; then the error is raised again.
+    """
     try:
         for group in stream:
             save(group)
-            finished += len(group)
-            progress(stage + _live_figures(backend.stats()), finished, total)
     except BaseException as err:
-        # Interrupted (Ctrl-C) while saving or drawing: the stream hands over what arrived
-        # meanwhile before it stops, so nothing already received is lost.
         try:
-            save(stream.throw(err))
+            (save_rest or save)(stream.throw(err))
         except BaseException:  # noqa: BLE001 - the original error is the one to report
             pass
         stream.close()
         raise
-    return {"generated": len(todo), "blocked": outcomes["blocked"], "failed": outcomes["failed"], "causes": causes}
 
 
 def _live_figures(stats: dict) -> str:
@@ -149,15 +161,19 @@ def translate_cached(translator, store: Store, texts_by_source: dict[str, list[s
     progress(stage, len(result), total)
     todo.sort(key=lambda item: (item[0], len(item[1])))
     done = len(result)
-    for source in dict.fromkeys(s for s, _ in todo):
-        texts = [t for s, t in todo if s == source]
-        for start in range(0, len(texts), translator.batch_size):
-            batch = texts[start:start + translator.batch_size]
-            translations = translator.translate(batch, source)
-            store.put_translations(translator.name, source, zip(batch, translations))
-            result.update({(source, t): v for t, v in zip(batch, translations)})
-            done += len(batch)
-            progress(stage, done, total)
+
+    def save(group: list[tuple[int, str | None]]) -> None:
+        nonlocal done
+        # A failed translation (None) is not cached: a rerun asks again.
+        fresh = [(todo[i], translation) for i, translation in group if translation is not None]
+        for source in dict.fromkeys(s for (s, _), _ in fresh):
+            store.put_translations(translator.name, source, [(t, v) for (s, t), v in fresh if s == source])
+        result.update({todo[i]: translation or "" for i, translation in group})
+        done += len(group)
+        progress(stage, done, total)
+
+    # One stream for every source: a server translator keeps its connections busy throughout.
+    consume(translator.translate_stream(todo), save)
     return result
 
 
@@ -391,7 +407,7 @@ def judge_records(addresses: Sequence[str], records: list[Record], store: Store,
     label, which stays in the evidence. Verdicts are cached, so a resumed run judges nothing twice."""
     from dataclasses import replace
 
-    from xling.detect.judge import JudgeItem, LLMJudge, aggregate_panel
+    from xling.detect.judge import NO_VERDICT, JudgeItem, LLMJudge, aggregate_panel
 
     items = [JudgeItem(r.prompt, r.text, r.answer_lang if r.answer_lang in LANGS else r.lang) for r in records]
     keys = [record.key for record in records]
@@ -402,15 +418,20 @@ def judge_records(addresses: Sequence[str], records: list[Record], store: Store,
         todo = [i for i, key in enumerate(keys) if key not in cached]
         stage = f"judge {address}"
         progress(stage, len(keys) - len(todo), len(keys))
-        step = max(1, judge.backend.batch_size)
-        for start in range(0, len(todo), step):
-            batch = todo[start:start + step]
-            verdicts = judge.judge([items[i] for i in batch])
-            fresh = {keys[i]: {"label": v.label.value, "confidence": v.confidence, "evidence": v.evidence,
-                               "layer": v.layer} for i, v in zip(batch, verdicts)}
-            store.put_judgements(judge.name, list(fresh.items()))
+        done = len(keys) - len(todo)
+
+        def save(group: list[tuple[int, Classification]]) -> None:
+            nonlocal done
+            fresh = {keys[todo[i]]: {"label": v.label.value, "confidence": v.confidence, "evidence": v.evidence,
+                                     "layer": v.layer} for i, v in group}
+            # A request that got no verdict is not cached: a rerun asks the judge again.
+            store.put_judgements(judge.name, [(k, v) for k, v in fresh.items()
+                                              if not v["evidence"].startswith(NO_VERDICT)])
             cached.update(fresh)
-            progress(stage, len(keys) - len(todo) + start + len(batch), len(keys))
+            done += len(group)
+            progress(stage, done, len(keys))
+
+        consume(judge.judge_stream([items[i] for i in todo]), save)
         names.append(judge.name)
         labels.append([Classification(Label(cached[k]["label"]), cached[k]["confidence"], cached[k]["evidence"],
                                       cached[k]["layer"]) for k in keys])

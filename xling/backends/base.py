@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
-from typing import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable, Iterator, Sequence, TypeVar
 
 from xling.schema import Outcome
 
@@ -41,13 +41,16 @@ class Request:
     """One answer to produce: a conversation and which sample of it this is.
 
     ``prompt_id`` and ``lang`` name the question; live backends ignore them, the replay backend
-    looks answers up by them.
+    looks answers up by them. ``max_new_tokens`` lowers the config's token cap for this request
+    alone (a translation's length follows its source's): a server applies it per request, a
+    local model to each batch as the largest cap in it.
     """
 
     messages: tuple[Message, ...]
     sample: int = 0
     prompt_id: str = ""
     lang: str = ""
+    max_new_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ class Backend(ABC):
         """
         for start in range(0, len(requests), self.batch_size):
             batch = requests[start:start + self.batch_size]
-            yield list(enumerate(self.generate(batch, config), start))
+            yield list(enumerate(self.generate(batch, batch_config(batch, config)), start))
 
     def stats(self) -> dict[str, float]:
         """Live figures for the progress line (answers/s, in flight, retries...); none by default."""
@@ -117,6 +120,46 @@ class Backend(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release memory or connections."""
+
+
+def batch_config(batch: Sequence[Request], config: GenerationConfig) -> GenerationConfig:
+    """The config for one batch of a local model: the largest of its requests' own token caps,
+    when every request has one, under the config's."""
+    caps = [r.max_new_tokens for r in batch]
+    if not caps or None in caps:
+        return config
+    return replace(config, max_new_tokens=min(config.max_new_tokens, max(caps)))
+
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+def map_groups(stream: Iterator[list[tuple[int, In]]],
+               convert: Callable[[list[tuple[int, In]]], list[tuple[int, Out]]],
+               first: list[tuple[int, Out]] | None = None) -> Iterator[list[tuple[int, Out]]]:
+    """``stream`` (from :meth:`Backend.generate_stream`) with each group converted, after
+    ``first`` (results known without asking).
+
+    An error thrown in by the caller (Ctrl-C while it saves a group) is passed on to ``stream``,
+    so what arrived meanwhile still comes out, converted, before the error is raised again.
+    """
+    try:
+        if first:
+            yield first
+        for group in stream:
+            yield convert(group)
+    except GeneratorExit:
+        raise
+    except BaseException as err:
+        try:
+            rest = stream.throw(err)
+        except BaseException:  # noqa: BLE001 - ``err`` is the error to report
+            raise err from None
+        yield convert(rest)
+        raise
+    finally:
+        stream.close()
 
 
 class BackendError(RuntimeError):

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from itertools import combinations
-from typing import Callable, Hashable, NamedTuple, Sequence
+from typing import Callable, Hashable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
 from xling.backends import Backend, GenerationConfig, Message, Request, create_backend
+from xling.backends.base import Generation, map_groups
 from xling.detect.lexicon import strip_reasoning
-from xling.schema import LANGS, Classification, Label
+from xling.schema import LANGS, Classification, Label, Outcome
 
 # The languages with a judge prompt; an answer in any other language (or "unknown") is judged
 # with the English prompt.
@@ -275,6 +276,10 @@ def parse_verdict(output: str, layer: str) -> Classification:
 
 # --- one judge ----------------------------------------------------------------------------------
 
+# Evidence of a judge request that got no verdict (blocked by the provider, or failed): the
+# label is UNCERTAIN for this run only, and a rerun asks the judge again.
+NO_VERDICT = "no verdict: the judge's request was "
+
 class LLMJudge:
     """A model that labels answers, addressed like any backend (``hf/...``, ``openai-api/...``).
 
@@ -313,18 +318,34 @@ class LLMJudge:
             One classification per item, its layer the judge's name and its evidence the judge's
             one-sentence reason.
         """
-        requests = [Request(load_prompt(item.lang).messages(item.question, item.answer)) for item in items]
-        step = max(1, int(self.backend.batch_size))
-        results: list[Classification] = []
-        for start in range(0, len(requests), step):
-            batch = requests[start:start + step]
-            generations = self.backend.generate(batch, JUDGE_CONFIG)
-            if len(generations) != len(batch):
-                raise RuntimeError(f"{self.name} returned {len(generations)} outputs for {len(batch)} requests")
-            results.extend(parse_verdict(g.text, self.name) for g in generations)
+        results: list[Classification | None] = [None] * len(items)
+        done = 0
+        for group in self.judge_stream(items):
+            for index, verdict in group:
+                results[index] = verdict
+            done += len(group)
             if progress is not None:
-                progress(len(results))
-        return results
+                progress(done)
+        if None in results:
+            raise RuntimeError(f"{self.name} returned {len(items) - results.count(None)} verdicts for {len(items)} items")
+        return results  # type: ignore[return-value] - checked above
+
+    def judge_stream(self, items: Sequence[JudgeItem]) -> Iterator[list[tuple[int, Classification]]]:
+        """Label the items, yielding ``(index, classification)`` groups as verdicts arrive.
+
+        A server judge keeps its connections busy and the caller stores each group as it comes
+        (a local judge answers a batch at a time). A request the provider blocked or that failed
+        gets UNCERTAIN with evidence starting with :data:`NO_VERDICT`: not a verdict, not to be
+        cached.
+        """
+        requests = [Request(load_prompt(item.lang).messages(item.question, item.answer)) for item in items]
+
+        def convert(group: list[tuple[int, Generation]]) -> list[tuple[int, Classification]]:
+            return [(i, parse_verdict(g.text, self.name) if g.outcome is Outcome.ANSWER else
+                     Classification(Label.UNCERTAIN, 0.0, f"{NO_VERDICT}{g.outcome.value}: {g.cause}", self.name))
+                    for i, g in group]
+
+        return map_groups(self.backend.generate_stream(requests, JUDGE_CONFIG), convert)
 
     def close(self) -> None:
         """Release the judge model."""

@@ -9,10 +9,12 @@ back-translations of the answers.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from xling.backends import Backend, GenerationConfig, Message, Request, create_backend
+from xling.backends.base import Generation, map_groups
 from xling.backends.bundled import DEFAULT_MODEL
+from xling.schema import Outcome
 from xling.translate.base import Translator
 
 _LANGUAGE = {"zh": "Chinese", "ja": "Japanese", "en": "English", "other": "the original language"}
@@ -51,16 +53,31 @@ class LLMTranslator(Translator):
         self.batch_size = self.backend.batch_size
         self.name = f"llm:{self.backend.identity}@prompt2"
 
-    def translate(self, texts: Sequence[str], source: str, target: str = "en") -> list[str]:
-        if source == target:
-            return list(texts)
+    def _request(self, text: str, source: str, target: str) -> Request:
         names = {"source": _LANGUAGE.get(source, source), "target": _LANGUAGE.get(target, target)}
-        requests = [Request((Message("system", SYSTEM_PROMPT), Message("user", USER_PROMPT.format(text=text, **names))))
-                    for text in texts]
         # A batch runs until its longest translation ends, and a small model that starts
         # repeating itself runs to the cap. An English translation takes about one token per
         # Chinese or Japanese character (measured on the quick suite's answers), so the cap follows
-        # the longest source text, with room for short texts.
-        limit = min(self.config.max_new_tokens, max(len(t) for t in texts) + 32)
-        config = GenerationConfig(temperature=0.0, top_p=1.0, max_new_tokens=limit, seed=0)
-        return [clean_translation(g.text) for g in self.backend.generate(requests, config)]
+        # the source text, with room for short texts (a local model's batch: its longest text).
+        return Request((Message("system", SYSTEM_PROMPT), Message("user", USER_PROMPT.format(text=text, **names))),
+                       max_new_tokens=min(self.config.max_new_tokens, len(text) + 32))
+
+    def translate(self, texts: Sequence[str], source: str, target: str = "en") -> list[str]:
+        out = [""] * len(texts)
+        for group in self.translate_stream([(source, text) for text in texts], target):
+            for index, translation in group:
+                out[index] = translation or ""
+        return out
+
+    def translate_stream(self, items: Sequence[tuple[str, str]],
+                         target: str = "en") -> Iterator[list[tuple[int, str | None]]]:
+        """All pairs go to the backend at once: a server keeps its connections busy across
+        sources and hands back translations as they finish; a local model batches them."""
+        same = [(i, text) for i, (source, text) in enumerate(items) if source == target]
+        todo = [i for i, (source, _) in enumerate(items) if source != target]
+        requests = [self._request(items[i][1], items[i][0], target) for i in todo]
+
+        def convert(group: list[tuple[int, Generation]]) -> list[tuple[int, str | None]]:
+            return [(todo[i], clean_translation(g.text) if g.outcome is Outcome.ANSWER else None) for i, g in group]
+
+        return map_groups(self.backend.generate_stream(requests, self.config), convert, first=same)
