@@ -109,6 +109,14 @@ def test_out_in_a_read_only_folder(capsys, tmp_path):
     assert code == 2 and "cannot be written" in _error_line(err)
 
 
+@pytest.mark.skipif(not Path("/sys").is_dir(), reason="needs Linux's /sys, where nobody can make a folder")
+def test_out_where_even_root_cannot_write(capsys):
+    # The read-only-folder test above skips as root (CI runs as root); /sys refuses mkdir to root too.
+    code, err = _run(capsys, "compare", "--model", "fake/echo", *FAKE, "--out", "/sys/xling-run")
+    assert code == 2 and "run directory /sys/xling-run cannot be written" in _error_line(err)
+    assert "Traceback" not in err
+
+
 def test_missing_hub_model_offline_is_refused_fast(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
