@@ -150,6 +150,9 @@ def test_sentence_threshold_follows_loose_re_rolls_down_never_up():
     assert loose.value == 0.2 and "within-language" in loose.method
     tight = calibrate_sentences([0.9] * MIN_WITHIN_PAIRS, Measured(0.44, "t"))
     assert tight.value == 0.44
+    # Re-rolls are same-language: a change of language costs the alignment a gap on top.
+    gapped = calibrate_sentences([0.5] * MIN_WITHIN_PAIRS, Measured(0.44, "t"), gap=0.11)
+    assert abs(gapped.value - 0.39) < 1e-9 and "language gap" in gapped.method
     assert calibrate_sentences([], None) is None
 
 

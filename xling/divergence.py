@@ -141,7 +141,8 @@ def find_flags(records: Sequence[Record], pairs: Sequence[PairScore],
                           pair.langs, severity=min(1.0, gap / max(primary.value, 1e-6) * 2),
                           summary=f"{a} and {b} answers mean different things ({what} "
                                   f"{score:.2f} < {primary.value:.2f}; {support})"
-                                  + ("; a back-translation is doubtful" if doubtful else ""),
+                                  + ("; a back-translation is doubtful" if doubtful else "")
+                                  + f" [signals: {', '.join(signals)}]",
                           scores={**pair.to_dict(), "threshold": round(threshold.original.value, 4),
                                   "threshold_method": threshold.original.method,
                                   **({"threshold_sentences": round(threshold.sentences.value, 4)}

