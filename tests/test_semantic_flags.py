@@ -7,7 +7,8 @@ from dataclasses import replace
 import numpy as np
 
 from xling.compare.similarity import (LANGUAGE_GAP, MIN_WITHIN_PAIRS, ORIGINAL_THRESHOLDS, Answer, Measured, PairScore,
-                                      Threshold, Thresholds, calibrate, calibrate_model, different_content, score_pairs)
+                                      SENTENCE_THRESHOLDS, Threshold, Thresholds, calibrate, calibrate_model,
+                                      calibrate_sentences, different_content, score_pairs, sentence_alignment)
 from xling.divergence import find_flags
 from xling.schema import FlagType, Label, Record
 
@@ -110,3 +111,56 @@ def test_translation_quality_counts_answers_that_passed_the_checks_and_words_it_
     assert "1 of 3 answers passed the checks" in note and "loose" in note
     report = {"thresholds": {"m": calibrate_model({}, USE, MINILM).to_dict()}}
     assert "measured" in threshold_notes(report)[0] and "original" in threshold_notes(report)[0]
+
+
+def _unit_rows(*rows):
+    m = np.asarray(rows, dtype=np.float32)
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+def test_sentence_alignment_sees_a_claim_without_counterpart():
+    # Two answers with the same two sentences align fully; one whose second sentence says
+    # something the other does not (orthogonal) aligns less, though the first sentence matches.
+    a = _unit_rows([1, 0, 0], [0, 1, 0])
+    assert sentence_alignment(a, a) == 1.0
+    b = _unit_rows([1, 0, 0], [0, 0, 1])
+    assert sentence_alignment(a, b) == 0.5
+    assert np.isnan(sentence_alignment(a, np.zeros((0, 3), dtype=np.float32)))
+
+
+def test_sentence_alignment_raises_a_flag_the_whole_answers_miss_and_says_so():
+    # Opposite position on the same topic: the whole answers are alike (0.7 > 0.528), their
+    # sentences are not.
+    thresholds = calibrate_model({}, USE, MINILM, sentences=True)
+    assert thresholds.sentences.value == SENTENCE_THRESHOLDS[USE].value
+    assert thresholds.sentences.method.startswith("measured:")
+    opposite = PairScore("m", "q", ("zh", "en"), sim_translated=0.9, sim_original=0.7, chrf=30.0, sim_sentences=0.3)
+    assert different_content(opposite, thresholds) == ["sentences"]
+    paraphrase = replace(opposite, sim_sentences=0.6)
+    assert different_content(paraphrase, thresholds) == []
+    records = [_record("q", "zh"), _record("q", "en")]
+    (flag,) = find_flags(records, [opposite], {"m": thresholds}, ["zh", "en"])
+    assert flag.signals == ("sentences",) and "sentence alignment" in flag.summary
+    assert flag.to_dict()["evidence"]["scores"]["sim_sentences"] == 0.3
+    assert "sentences" in thresholds.to_dict()
+
+
+def test_sentence_threshold_follows_loose_re_rolls_down_never_up():
+    loose = calibrate_sentences([0.2] * MIN_WITHIN_PAIRS, Measured(0.44, "t"))
+    assert loose.value == 0.2 and "within-language" in loose.method
+    tight = calibrate_sentences([0.9] * MIN_WITHIN_PAIRS, Measured(0.44, "t"))
+    assert tight.value == 0.44
+    # Re-rolls are same-language: a change of language costs the alignment a gap on top.
+    gapped = calibrate_sentences([0.5] * MIN_WITHIN_PAIRS, Measured(0.44, "t"), gap=0.11)
+    assert abs(gapped.value - 0.39) < 1e-9 and "language gap" in gapped.method
+    assert calibrate_sentences([], None) is None
+
+
+def test_score_pairs_aligns_sentences_when_given():
+    answers = [Answer("m", "q", "zh", 0, "甲。乙。", "a"), Answer("m", "q", "en", 0, "A. C.", "a")]
+    vectors = _unit_rows([1, 0, 0], [1, 0, 0])
+    sentences = [_unit_rows([1, 0, 0], [0, 1, 0]), _unit_rows([1, 0, 0], [0, 0, 1])]
+    (pair,), _ = score_pairs(answers, vectors, vectors, ["zh", "en"], sentences)
+    assert pair.sim_sentences == 0.5 and pair.sim_original == 1.0
+    (pair,), _ = score_pairs(answers, vectors, vectors, ["zh", "en"])
+    assert pair.sim_sentences is None

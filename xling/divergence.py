@@ -127,19 +127,26 @@ def find_flags(records: Sequence[Record], pairs: Sequence[PairScore],
         # flagged; a semantic divergence is two answers that say different things.
         if _rate(by_lang[a], _declined) >= MIN_RATE_GAP or _rate(by_lang[b], _declined) >= MIN_RATE_GAP:
             continue
-        primary = threshold.original
-        gap = primary.value - pair.sim_original
+        # Severity and summary follow the signal on the originals that fired (whole answers first).
+        if "original" in signals:
+            primary, score, what = threshold.original, pair.sim_original, "similarity of the originals"
+        else:
+            primary, score, what = threshold.sentences, pair.sim_sentences, "sentence alignment of the originals"
+        gap = primary.value - score
         involved = by_lang[a] + by_lang[b]
         doubtful = any(r.doubtful_translation for r in involved)
         support = ("the back-translations agree" if "back_translation" in signals else
                    "the back-translations do not" if threshold.back_translation is not None else "no back-translation")
         flags.append(Flag(FlagType.SEMANTIC_DIVERGENCE, pair.model, pair.prompt_id, by_lang[a][0].category,
                           pair.langs, severity=min(1.0, gap / max(primary.value, 1e-6) * 2),
-                          summary=f"{a} and {b} answers mean different things (similarity of the originals "
-                                  f"{pair.sim_original:.2f} < {primary.value:.2f}; {support})"
-                                  + ("; a back-translation is doubtful" if doubtful else ""),
-                          scores={**pair.to_dict(), "threshold": round(primary.value, 4),
-                                  "threshold_method": primary.method,
+                          summary=f"{a} and {b} answers mean different things ({what} "
+                                  f"{score:.2f} < {primary.value:.2f}; {support})"
+                                  + ("; a back-translation is doubtful" if doubtful else "")
+                                  + f" [signals: {', '.join(signals)}]",
+                          scores={**pair.to_dict(), "threshold": round(threshold.original.value, 4),
+                                  "threshold_method": threshold.original.method,
+                                  **({"threshold_sentences": round(threshold.sentences.value, 4)}
+                                     if threshold.sentences is not None else {}),
                                   **({"threshold_back_translation": round(threshold.back_translation.value, 4)}
                                      if threshold.back_translation is not None and threshold.back_translation.usable else {})},
                           answers=tuple(involved), signals=tuple(signals), doubtful_translation=doubtful))

@@ -472,7 +472,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
     """
     from xling.backends.replay import expand_replay_addresses
     from xling.analysis_cache import CachedEmbedder
-    from xling.compare.similarity import Answer, calibrate_model, score_pairs
+    from xling.compare.similarity import Answer, calibrate_model, embed_sentences, score_pairs
     from xling.detect.classify import CLASSIFIER_NAME
     from xling.divergence import find_flags
     from xling.report import write_reports
@@ -548,10 +548,11 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
     with Store(run_dir / "xling.sqlite") as store:  # embeddings are cached beside the answers
         embed_translated = CachedEmbedder(config.embedder_translated, store)
         embed_original = CachedEmbedder(config.embedder_original, store)
+        sentences = embed_sentences([a.original for a in answers], [a.lang for a in answers], embed_original.embed)
         pairs, within = score_pairs(answers, embed_translated.embed([a.translated for a in answers]),
-                                    embed_original.embed([a.original for a in answers]), langs)
+                                    embed_original.embed([a.original for a in answers]), langs, sentences)
     translated_embedder = None if translator.name == "none" else embed_translated.name
-    thresholds = {model: calibrate_model(within.get(model, {}), embed_original.name, translated_embedder)
+    thresholds = {model: calibrate_model(within.get(model, {}), embed_original.name, translated_embedder, sentences=True)
                   for model in models}
     flags = find_flags(records, pairs, thresholds, langs)
     progress("compare", 1, 1)

@@ -113,6 +113,10 @@ SCORE_HELP: dict[str, tuple[str, str]] = {
         "0 = unrelated, 1 = same meaning",
     ),
     "sim_original": ("Similarity of the original answers, by a multilingual model", "0 to 1"),
+    "sim_sentences": ("Sentence alignment of the original answers: how far each sentence has a counterpart "
+                      "in the other answer", "0 to 1"),
+    "threshold_sentences": ("Sentence-alignment threshold", "answers aligning less than this make claims the "
+                                                            "other does not"),
     "threshold": (
         "Divergence threshold",
         "answers less similar than this count as saying different things; set from how much "
@@ -365,6 +369,10 @@ def threshold_notes(report: Mapping[str, Any]) -> list[str]:
         shown = f"{value:.3f}" if value is not None else "none"
         notes.append(f"Different-content threshold for {model}: {shown} on the {entry.get('signal', 'back-translation')} "
                      f"texts ({entry.get('method', 'unknown method')}).")
+        sentences = (entry or {}).get("sentences")
+        if sentences and _number(sentences.get("semantic"), None) is not None:
+            notes.append(f"Sentence-alignment threshold for {model}: {_number(sentences['semantic'], 0):.3f} "
+                         f"({sentences.get('method', 'unknown method')}).")
     return notes
 
 
