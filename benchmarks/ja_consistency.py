@@ -34,6 +34,7 @@ from xling.backends.bundled import cache_dir
 from xling.detect.classify import classify_many, classifier_name
 from xling.detect.features import answer_window
 from xling.detect.judged import load_dev
+from xling.detect.langid import detect_language
 from xling.translate import create_translator
 
 NOT_SUBSTANTIVE = {"refusal", "evasion", "official_line", "degenerate"}
@@ -93,6 +94,19 @@ def main() -> None:
     zh_labels = [c.label.value for c in classify_many(openings, ["zh"] * len(rows), questions=questions)]
     ja_labels = [c.label.value for c in classify_many(ja_openings, ["ja"] * len(rows), questions=ja_questions)]
 
+    # A small translator often hands the Chinese back unchanged: only texts that came out in
+    # Japanese test the classifier; the rest measure the translator, and are counted apart.
+    japanese = [detect_language(t) == "ja" for t in ja_openings]
+    print(f"{sum(japanese)} of {len(rows)} translations came out in Japanese "
+          f"({len(rows) - sum(japanese)} stayed Chinese or other: left out below)")
+    keep = [i for i, ok in enumerate(japanese) if ok]
+    if not keep:
+        print("no translation is in Japanese: nothing to compare. Fix: --translator llm:<a stronger model>")
+        return
+    rows = [rows[i] for i in keep]
+    zh_labels = [zh_labels[i] for i in keep]
+    ja_labels = [ja_labels[i] for i in keep]
+    ja_openings = [ja_openings[i] for i in keep]
     n = len(rows)
     same = sum(a == b for a, b in zip(zh_labels, ja_labels))
     same_simple = sum(simple(a) == simple(b) for a, b in zip(zh_labels, ja_labels))
