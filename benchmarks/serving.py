@@ -76,15 +76,21 @@ def run_xling(url: str, items: list[Planned], connections: int, stream: bool = T
     return elapsed
 
 
-def run_bare(url: str, items: list[Planned], connections: int, shared: bool = False) -> float:
-    """A bare httpx client keeping ``connections`` requests in flight, reading each streamed
-    answer to its end. One client per slot (the faster way, see openai_api.py), or with
-    ``shared`` one client with a pool of ``connections``."""
+def streamed_bodies(items: list[Planned]) -> list[bytes]:
+    """The request bodies xling sends (streamed), for the bare clients to send the same."""
     bodies = []
     for p in items:
         payload = build_payload("m", p.request.messages, GENERATION, p.sample)
         payload.update(stream=True, stream_options={"include_usage": True})
         bodies.append(json.dumps(payload).encode())
+    return bodies
+
+
+def run_bare(url: str, items: list[Planned], connections: int, shared: bool = False) -> float:
+    """A bare httpx client keeping ``connections`` requests in flight, reading each streamed
+    answer to its end. One client per slot (the faster way, see openai_api.py), or with
+    ``shared`` one client with a pool of ``connections``."""
+    bodies = streamed_bodies(items)
 
     async def main() -> float:
         size = connections if shared else 1
@@ -115,11 +121,7 @@ def run_bare_aiohttp(url: str, items: list[Planned], connections: int, use_uvloo
     to see whether another transport would lift the overhead; ``use_uvloop`` runs it on uvloop."""
     import aiohttp
 
-    bodies = []
-    for p in items:
-        payload = build_payload("m", p.request.messages, GENERATION, p.sample)
-        payload.update(stream=True, stream_options={"include_usage": True})
-        bodies.append(json.dumps(payload).encode())
+    bodies = streamed_bodies(items)
 
     async def main() -> float:
         sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) for _ in range(connections)]
