@@ -33,8 +33,8 @@ import numpy as np
 from xling.detect.embedding import EXEMPLAR_VERSION, EmbeddingClassifier, EmbeddingScores
 from xling.detect.degenerate import detect_degenerate
 from xling.detect.learned import LEARNED_VERSION, LearnedLayer, default_learned_layer
-from xling.detect.lexicon import LANGUAGES, LEXICON_VERSION, _signals, classify_lexicon, count_sentences, \
-    split_sentences, strip_reasoning
+from xling.detect.lexicon import LANGUAGES, LEXICON_VERSION, answer_signals, classify_lexicon, count_sentences, \
+    strip_reasoning
 from xling.schema import Classification, Label
 
 LAYERS: tuple[str, ...] = ("lexicon", "embedding", "learned")
@@ -166,7 +166,7 @@ def _stated_official(text: str, lang: str) -> bool:
     centres" reports the term, it does not assert it), not in quotation marks."""
     answer, _ = strip_reasoning(text)
     langs = (lang,) if lang in LANGUAGES else LANGUAGES
-    signals = _signals(split_sentences(answer, lang if lang in LANGUAGES else "en"), langs)
+    _, signals = answer_signals(answer, lang if lang in LANGUAGES else "en", langs)
     return any(not hit.reported for hit in signals.official)
 
 

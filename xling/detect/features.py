@@ -31,10 +31,9 @@ import numpy as np
 
 from xling.detect.lexicon import (
     LANGUAGES,
-    _signals,
+    answer_signals,
     _weighted_length,
     classify_lexicon,
-    split_sentences,
     strip_reasoning,
 )
 from xling.schema import Classification, Label
@@ -83,8 +82,7 @@ def lexicon_features(text: str, lang: str, verdict: Classification | None = None
     answer, _ = strip_reasoning(text)
     lang_key = lang if lang in LANGUAGES else "en"
     verdict = verdict or classify_lexicon(text, lang)
-    sentences = split_sentences(answer, lang_key) if answer else []
-    signals = _signals(sentences, (lang_key,))
+    sentences, signals = answer_signals(answer, lang_key, (lang_key,))
     lines = [line for line in answer.splitlines() if line.strip()]
     values = [float(verdict.label is label) for label in LEXICON_LABELS]
     values += [

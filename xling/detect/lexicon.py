@@ -97,12 +97,14 @@ class Pattern(NamedTuple):
         regex: the compiled pattern, applied to normalized text.
         weak: True for politeness or AI-identity phrases that only count in short answers.
         line: the line number in the file, for error messages.
+        literal: the normalized phrase a literal pattern needs ("" for a regex): a prefilter.
     """
 
     text: str
     regex: re.Pattern[str]
     weak: bool
     line: int
+    literal: str = ""
 
 
 class _Hit(NamedTuple):
@@ -162,7 +164,18 @@ class Lexicon:
     def _spans(self, norm: str) -> list[tuple[int, int, Pattern]]:
         # Overlapping matches are one phrase matched by a long and a short pattern
         # ("西方反华势力" and "反华势力"); keep the longest so one phrase counts once.
-        found = [(m.start(), m.end(), p) for p in self.patterns for m in p.regex.finditer(norm)]
+        return self._spans_of(norm, self.patterns)
+
+    def candidates(self, joined: str) -> tuple[Pattern, ...]:
+        """The patterns that can match somewhere in ``joined`` (an answer's normalized sentences,
+        one per line): every regex, and the literal phrases found in it as substrings. Most
+        sentences match nothing, and a substring test over the whole answer says so for hundreds of
+        literals at once (matching each pattern on each sentence was 85% of the lexicon's time)."""
+        return tuple(p for p in self.patterns if not p.literal or p.literal in joined)
+
+    @staticmethod
+    def _spans_of(norm: str, patterns: tuple[Pattern, ...]) -> list[tuple[int, int, Pattern]]:
+        found = [(m.start(), m.end(), p) for p in patterns for m in p.regex.finditer(norm)]
         found.sort(key=lambda f: (-(f[1] - f[0]), f[0]))
         kept: list[tuple[int, int, Pattern]] = []
         for start, end, p in found:
@@ -211,7 +224,8 @@ def _parse(text: str, kind: str, lang: str, name: str) -> Lexicon:
         raw = line[len("weak:"):] if weak else line
         if not raw.strip() or raw == "re:":
             raise LexiconError(f"{where}: empty pattern. Fix: write a phrase after the prefix or delete the line")
-        patterns.append(Pattern(raw, _compile(raw, lang, where), weak, number))
+        literal = "" if raw.startswith("re:") else _normalize(raw, lang)
+        patterns.append(Pattern(raw, _compile(raw, lang, where), weak, number, literal))
     if version is None:
         raise LexiconError(f"xling/data/lexicons/{name}: no '# version: N' header. Fix: add one at the top")
     if not patterns:
@@ -486,26 +500,40 @@ class _Signals:
     balanced: bool
 
 
+@lru_cache(maxsize=4096)
+def answer_signals(answer: str, split_lang: str, langs: tuple[str, ...]) -> tuple[tuple[str, ...], _Signals]:
+    """The sentences of an answer (reasoning already stripped) and all their phrase matches.
+
+    Memoised: the lexicon verdict, the learned layer's features and the official-line check all read
+    the same matches of the same answer, and matching is most of the lexicon's cost."""
+    sentences = tuple(split_sentences(answer, split_lang)) if answer else ()
+    return sentences, _signals(list(sentences), langs)
+
+
 def _signals(sentences: list[str], langs: tuple[str, ...]) -> _Signals:
     refusal: list[_Hit] = []
     official: list[_Hit] = []
     evasion: list[_Hit] = []
     rebuttal: list[_Hit] = []
     balanced = False
-    for index, sentence in enumerate(sentences):
-        for lang in langs:
-            norm = _normalize(sentence, lang)
+    for lang in langs:
+        norms = [_normalize(sentence, lang) for sentence in sentences]
+        joined = "\n".join(norms)
+        kinds = ("refusal", "official_line", "evasion", "rebuttal")
+        patterns = {kind: load_lexicon(kind, lang).candidates(joined) for kind in kinds}
+        spans = Lexicon._spans_of
+        for index, (sentence, norm) in enumerate(zip(sentences, norms)):
             attributed = bool(_ATTRIBUTION[lang].search(norm))
             balanced = balanced or bool(_BALANCE[lang].search(norm))
             masked = _mask_sympathy(norm, lang)
-            for _, _, p in load_lexicon("refusal", lang)._spans(masked):
+            for _, _, p in spans(masked, patterns["refusal"]):
                 refusal.append(_Hit(index, sentence, p))
             quoted = _quoted_spans(norm, lang)
-            for start, end, p in load_lexicon("official_line", lang)._spans(norm):
+            for start, end, p in spans(norm, patterns["official_line"]):
                 official.append(_Hit(index, sentence, p, attributed or _is_quoted(start, end, quoted)))
-            for _, _, p in load_lexicon("evasion", lang)._spans(norm):
+            for _, _, p in spans(norm, patterns["evasion"]):
                 evasion.append(_Hit(index, sentence, p))
-            for _, _, p in load_lexicon("rebuttal", lang)._spans(norm):
+            for _, _, p in spans(norm, patterns["rebuttal"]):
                 rebuttal.append(_Hit(index, sentence, p, attributed))
     return _Signals(tuple(refusal), tuple(official), tuple(evasion), tuple(rebuttal), balanced)
 
@@ -557,9 +585,8 @@ def classify_lexicon(text: str, lang: str) -> Classification:
     if not answer:
         return Classification(Label.REFUSAL, _CONF_EMPTY, "empty answer", LAYER)
     langs = (lang,) if lang in LANGUAGES else LANGUAGES
-    sentences = split_sentences(answer, lang)
+    sentences, signals = answer_signals(answer, lang, langs)
     short = len(sentences) < SHORT_SENTENCES or _weighted_length(answer) < SHORT_CHARS
-    signals = _signals(sentences, langs)
 
     # Refusal: only sentences that can be the refusal; weak phrases only in short answers.
     in_place = [h for h in signals.refusal if short or h.sentence_index < REFUSAL_SENTENCES]
