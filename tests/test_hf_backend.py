@@ -70,3 +70,19 @@ def test_bad_paths_name_the_fix(tmp_path):
         create_backend(f"hf/{tmp_path}")
     with pytest.raises(BackendError, match="provider"):
         create_backend("nonsense")
+
+
+def test_importing_xling_makes_torch_threads_wait_passively() -> None:
+    """Spinning OpenMP threads cost 12x on 2 cores when another process holds one (README,
+    "Set-up"): importing xling sets OMP_WAIT_POLICY=PASSIVE before torch loads, unless the user set it."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import xling, os; print(os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == "ACTIVE"
