@@ -162,8 +162,6 @@ class Lexicon:
         return max(spans, key=lambda span: span[1] - span[0])[2].text
 
     def _spans(self, norm: str) -> list[tuple[int, int, Pattern]]:
-        # Overlapping matches are one phrase matched by a long and a short pattern
-        # ("西方反华势力" and "反华势力"); keep the longest so one phrase counts once.
         return self._spans_of(norm, self.patterns)
 
     def candidates(self, joined: str) -> tuple[Pattern, ...]:
@@ -175,6 +173,8 @@ class Lexicon:
 
     @staticmethod
     def _spans_of(norm: str, patterns: tuple[Pattern, ...]) -> list[tuple[int, int, Pattern]]:
+        # Overlapping matches are one phrase matched by a long and a short pattern
+        # ("西方反华势力" and "反华势力"); keep the longest so one phrase counts once.
         found = [(m.start(), m.end(), p) for p in patterns for m in p.regex.finditer(norm)]
         found.sort(key=lambda f: (-(f[1] - f[0]), f[0]))
         kept: list[tuple[int, int, Pattern]] = []
@@ -510,30 +510,34 @@ def answer_signals(answer: str, split_lang: str, langs: tuple[str, ...]) -> tupl
     return sentences, _signals(list(sentences), langs)
 
 
+_KINDS = ("refusal", "official_line", "evasion", "rebuttal")
+
+
 def _signals(sentences: list[str], langs: tuple[str, ...]) -> _Signals:
     refusal: list[_Hit] = []
     official: list[_Hit] = []
     evasion: list[_Hit] = []
     rebuttal: list[_Hit] = []
     balanced = False
-    for lang in langs:
-        norms = [_normalize(sentence, lang) for sentence in sentences]
-        joined = "\n".join(norms)
-        kinds = ("refusal", "official_line", "evasion", "rebuttal")
-        patterns = {kind: load_lexicon(kind, lang).candidates(joined) for kind in kinds}
-        spans = Lexicon._spans_of
-        for index, (sentence, norm) in enumerate(zip(sentences, norms)):
+    # Each language's normalized sentences and the patterns that can match anywhere in them, first;
+    # then sentence by sentence, in the same order as before, so hits (and evidence) keep their order.
+    norms = {lang: [_normalize(sentence, lang) for sentence in sentences] for lang in langs}
+    patterns = {(kind, lang): load_lexicon(kind, lang).candidates("\n".join(norms[lang]))
+                for lang in langs for kind in _KINDS}
+    for index, sentence in enumerate(sentences):
+        for lang in langs:
+            norm = norms[lang][index]
             attributed = bool(_ATTRIBUTION[lang].search(norm))
             balanced = balanced or bool(_BALANCE[lang].search(norm))
             masked = _mask_sympathy(norm, lang)
-            for _, _, p in spans(masked, patterns["refusal"]):
+            for _, _, p in Lexicon._spans_of(masked, patterns["refusal", lang]):
                 refusal.append(_Hit(index, sentence, p))
             quoted = _quoted_spans(norm, lang)
-            for start, end, p in spans(norm, patterns["official_line"]):
+            for start, end, p in Lexicon._spans_of(norm, patterns["official_line", lang]):
                 official.append(_Hit(index, sentence, p, attributed or _is_quoted(start, end, quoted)))
-            for _, _, p in spans(norm, patterns["evasion"]):
+            for _, _, p in Lexicon._spans_of(norm, patterns["evasion", lang]):
                 evasion.append(_Hit(index, sentence, p))
-            for _, _, p in spans(norm, patterns["rebuttal"]):
+            for _, _, p in Lexicon._spans_of(norm, patterns["rebuttal", lang]):
                 rebuttal.append(_Hit(index, sentence, p, attributed))
     return _Signals(tuple(refusal), tuple(official), tuple(evasion), tuple(rebuttal), balanced)
 
