@@ -267,7 +267,8 @@ def cross_validation(console: Console, gates: Sequence[float] = ()) -> None:
             # The default combination on the same out-of-fold probabilities: its gates (degenerate
             # text, LEARNED_SURE where no lexicon phrase matched, uncertain) are applied exactly as
             # classify_many applies them, so these rows compare like for like with the dev figures.
-            return [to_class(combine_learned(r.text, r.lang, v, LEARNED_CLASSES, p[k], learned_sure=sure).label)
+            return [to_class(combine_learned(r.text, r.lang, v, LEARNED_CLASSES, p[k], learned_sure=sure,
+                                                    question=r.question).label)
                     for k, (r, v) in enumerate(zip(rows, verdicts))]
 
         shipped = default(LEARNED_SURE)
