@@ -228,51 +228,78 @@ def confusion_table(title: str, gold: Sequence[str], pred: Sequence[str]) -> Tab
     return table
 
 
-def cross_validation(console: Console) -> None:
-    """Grouped cross-validation on the training split (by model, then by question), per language:
-    the learned layer alone and the default combination (lexicon+learned with its gates) on the
-    same out-of-fold probabilities, with the uncertain share and the calibration (ECE, reliability bins)
-    of its out-of-fold probabilities. The lexicon layer is shown beside it; the embedding layer is
-    left out here (embedding 6,000 answers chunk by chunk takes too long on 2 cores)."""
+def cross_validation(console: Console, gates: Sequence[float] = ()) -> None:
+    """Grouped cross-validation on the training split (by model, then by question), per language,
+    on whole answers and, separately, on the same answers cut to 200-600 characters (the training
+    rows of xling.detect.train: each answer whole and its cut copy, always in the same fold): the
+    learned layer alone and the default combination (lexicon+learned with its gates) on the same
+    out-of-fold probabilities, with the uncertain share and the calibration (ECE, reliability bins).
+    The lexicon layer is shown beside it; the embedding layer is left out here (embedding 6,000
+    answers chunk by chunk takes too long on 2 cores). ``gates``: also the default's macro-F1 with
+    each of these values of LEARNED_SURE."""
     import numpy as np
 
     from xling.detect import train as training
-    from xling.detect.classify import UNCERTAIN_BELOW, combine_learned
+    from xling.detect.classify import LEARNED_SURE, UNCERTAIN_BELOW, combine_learned
     from xling.detect.judged import CLASSES as LEARNED_CLASSES, load_train
     from xling.detect.lexicon import classify_lexicon
 
     items = load_train()
-    x, y = training.features(items), training.labels(items)
+    rows = training.training_rows(items)
+    x, y = training.features(rows), training.labels(rows)
     weights = dict(np.load(training.out_path()))
     temperature, c = float(weights["temperature"]), training.C
     names = {"substantive": "substantive", "refusal": "refusal", "non_substantive": "evasion_or_official"}
     gold = [names[LEARNED_CLASSES[k]] for k in y]
-    verdicts = [classify_lexicon(i.text, i.lang) for i in items]
+    verdicts = [classify_lexicon(r.text, r.lang) for r in rows]
     lexicon = [to_class(v.label) for v in verdicts]
-    langs = [("en-china" if i.topic == "china_criticism" else "en-other") if i.lang == "en" else i.lang for i in items]
+    langs = [("en-china" if r.topic == "china_criticism" else "en-other") if r.lang == "en" else r.lang for r in rows]
+    parts = {"whole answers": range(len(items)), "cut to 200-600 characters": range(len(items), len(rows))}
+    lang_names = ("en-china", "en-other", "zh")
     for by in ("model", "question_id"):
-        z = training.out_of_fold_logits(x, y, [getattr(i, by) for i in items], c)
+        z = training.out_of_fold_logits(x, y, [getattr(r, by) for r in rows], c, weight=training.row_weights(items))
         p = training.softmax(z / temperature)
         best = p.argmax(axis=1)
         pred = ["uncertain" if p[k, best[k]] < UNCERTAIN_BELOW else names[LEARNED_CLASSES[best[k]]]
-                for k in range(len(items))]
-        # The default combination on the same out-of-fold probabilities: its gates (degenerate
-        # text, LEARNED_SURE where no lexicon phrase matched, uncertain) are applied exactly as
-        # classify_many applies them, so these rows compare like for like with the dev figures.
-        default = [to_class(combine_learned(i.text, i.lang, v, LEARNED_CLASSES, p[k]).label)
-                   for k, (i, v) in enumerate(zip(items, verdicts))]
-        for lang in ("en-china", "en-other", "zh"):
-            index = [k for k, lg in enumerate(langs) if lg == lang]
-            g = [gold[k] for k in index]
-            results = {"(b) lexicon": score(g, [lexicon[k] for k in index]),
-                       "(e) learned, out of fold": score(g, [pred[k] for k in index]),
-                       f"{DEFAULT}, out of fold": score(g, [default[k] for k in index])}
-            console.print(summary_table(f"grouped CV by {by}, {lang}", results))
-            console.print(class_table(f"grouped CV by {by}, {lang}: per class", results))
+                for k in range(len(rows))]
+
+        def default(sure: float) -> list[str]:
+            # The default combination on the same out-of-fold probabilities: its gates (degenerate
+            # text, LEARNED_SURE where no lexicon phrase matched, uncertain) are applied exactly as
+            # classify_many applies them, so these rows compare like for like with the dev figures.
+            return [to_class(combine_learned(r.text, r.lang, v, LEARNED_CLASSES, p[k], learned_sure=sure,
+                                                    question=r.question).label)
+                    for k, (r, v) in enumerate(zip(rows, verdicts))]
+
+        shipped = default(LEARNED_SURE)
+        for part, span in parts.items():
+            for lang in lang_names:
+                index = [k for k in span if langs[k] == lang]
+                g = [gold[k] for k in index]
+                results = {"(b) lexicon": score(g, [lexicon[k] for k in index]),
+                           "(e) learned, out of fold": score(g, [pred[k] for k in index]),
+                           f"{DEFAULT}, out of fold": score(g, [shipped[k] for k in index])}
+                console.print(summary_table(f"grouped CV by {by}, {part}, {lang}", results))
+                console.print(class_table(f"grouped CV by {by}, {part}, {lang}: per class", results))
+        if gates:
+            table = Table(title=f"Default's macro-F1 by LEARNED_SURE (grouped CV by {by}; shipped {LEARNED_SURE})")
+            table.add_column("gate", justify="right")
+            for part in parts:
+                for lang in lang_names:
+                    table.add_column(f"{lang}, {part.split()[0]}", justify="right")
+            table.add_column("mean", justify="right")
+            for gate in gates:
+                labels = default(gate)
+                f1 = [score([gold[k] for k in span if langs[k] == lang],
+                            [labels[k] for k in span if langs[k] == lang]).macro_f1
+                      for span in parts.values() for lang in lang_names]
+                table.add_row(f"{gate:g}", *(_f(v) for v in f1), _f(sum(f1) / len(f1)))
+            console.print(table)
         conf = p.max(axis=1)
         right = best == y
         bins = np.linspace(1 / 3, 1, 7)
-        table = Table(title=f"Reliability of the out-of-fold probabilities (grouped by {by}, T={temperature:.2f})")
+        table = Table(title=f"Reliability of the out-of-fold probabilities, whole and cut answers "
+                            f"(grouped by {by}, T={temperature:.2f})")
         for column in ("confidence", "n", "mean confidence", "accuracy"):
             table.add_column(column, justify="right")
         ece = 0.0
@@ -330,13 +357,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--by-model", action="store_true", help="also score each model's answers on their own")
     parser.add_argument("--cv", action="store_true", help="grouped cross-validation on the training split instead")
+    parser.add_argument("--gates", type=lambda v: [float(g) for g in v.split(",")], default=[],
+                        help="with --cv: also the default's macro-F1 at these LEARNED_SURE values, e.g. 0.5,0.7,0.9")
     parser.add_argument("--speed", action="store_true", help="time the default classifier on 1,000 answers instead")
     parser.add_argument("--fixtures", action="store_true", help="score the default on tests/fixtures (incl. ja) instead")
     args = parser.parse_args(argv)
     # Wide enough for the per-class table when the output goes to a file or a pipe.
     console = Console(width=None if sys.stdout.isatty() else 120)
     if args.cv:
-        cross_validation(console)
+        cross_validation(console, args.gates)
         return 0
     if args.speed:
         speed(console)

@@ -13,7 +13,7 @@ from xling.detect import train as training
 from xling.detect.classify import CLASSIFIER_NAME, classify_many, combine_learned
 from xling.detect.degenerate import detect_degenerate
 from xling.detect.features import LEXICON_FEATURES, FeatureExtractor
-from xling.detect.judged import CLASSES, load_dev, load_train
+from xling.detect.judged import CLASSES, Judged, load_dev, load_train
 from xling.detect.learned import LEARNED_VERSION, LearnedLayer, load_weights
 from xling.detect.lexicon import classify_lexicon
 from xling.schema import Label
@@ -23,7 +23,8 @@ def test_shipped_weights_are_plain_arrays_named_in_the_signature() -> None:
     weights = load_weights()
     assert tuple(weights["classes"]) == CLASSES
     dim = weights["mean"].shape[0]
-    assert weights["coef"].shape == (3, dim) and dim == 512 * 2 + 1 + len(LEXICON_FEATURES)
+    # [opening window, opening * question, cos, closing window, cos, lexicon signals]
+    assert weights["coef"].shape == (3, dim) and dim == 512 * 2 + 1 + 512 + 1 + len(LEXICON_FEATURES)
     assert float(weights["temperature"]) > 0
     assert f"learned@{LEARNED_VERSION}" in CLASSIFIER_NAME
     assert any(m.startswith("source=xlr8harder/speechmap-data") for m in weights["meta"])
@@ -40,6 +41,29 @@ def test_training_is_deterministic_on_given_features() -> None:
     assert training.same(a, b) == []
     b["coef"] = b["coef"] + 1e-3
     assert training.same(a, b) == ["coef"]
+
+
+def test_cut_copies_are_seeded_prefixes_with_the_same_label() -> None:
+    long = "First sentence of a long answer. " * 40
+    items = [Judged("m", "en", "t", f"q{k}", "Q?", f"<think>plan</think>{long}", "substantive") for k in range(20)]
+    items.append(Judged("m", "en", "t", "short", "Q?", "Too short to cut.", "refusal"))
+    copies = training.cut_copies(items)
+    assert copies == training.cut_copies(items)  # same seed, same copies
+    assert len(copies) == 20 and all(c.gold == "substantive" for c in copies)
+    lo, hi = training.CUT_RANGE
+    assert all(lo <= len(c.text) <= hi and long.startswith(c.text) for c in copies)
+    assert len({len(c.text) for c in copies}) > 5  # lengths are drawn, not fixed
+    assert training.training_rows(items) == [*items, *copies]
+
+
+def test_closing_window_is_the_end_after_the_opening() -> None:
+    from xling.detect.features import CLOSING, WINDOW, answer_window, closing_window
+
+    assert closing_window("A short answer.") == ""
+    text = "a" * WINDOW + "b" * 100
+    assert closing_window(text) == "b" * 100 and answer_window(text) == "a" * WINDOW
+    text = "a" * WINDOW + "b" * (CLOSING + 50)
+    assert closing_window(text) == "b" * CLOSING
 
 
 def test_no_dev_answer_is_in_the_training_data(shared_data: Path) -> None:
@@ -73,7 +97,7 @@ def test_training_reproduces_the_shipped_file_from_cached_features(shared_data: 
     if not any((cache_dir() / "features").glob("use-multilingual*/embeddings.npz")):
         pytest.skip("no cached training features; run python -m xling.detect.train once")
     items = load_train(shared_data)
-    x = training.features(items)
+    x = training.features(training.training_rows(items))
     ok, why = training.reproduces(training.train(items, x), load_weights(), x)
     assert ok, why
 

@@ -1,9 +1,13 @@
 """Features of the learned layer: what an answer says, what it was asked, and what the lexicon saw.
 
-One answer becomes one vector of three parts:
+One answer becomes one vector of four parts:
   * ``a``: the multilingual Universal Sentence Encoder's embedding of the answer's opening window
     (reasoning stripped, Markdown markers dropped, the first WINDOW characters). The encoder maps
     zh, en and ja into one space, so weights learned on zh and en answers carry to ja.
+  * ``c`` and ``cos(c, q)``: the same for the answer's closing window (its last CLOSING characters
+    after the opening window; zero when the answer fits in the opening window). A long evasion
+    often shows at the end ("China will continue to...", a closing appeal to harmony), which the
+    opening alone misses; grouped cross-validation preferred it (README, "Classifier figures").
   * question with answer: ``a * q`` (element-wise) and ``cos(a, q)``, where ``q`` is the
     question's embedding. An evasion is an answer that does not do what was asked ("list the
     privacy violations" answered with generic privacy risks); the answer's vector alone cannot
@@ -41,10 +45,12 @@ from xling.schema import Classification, Label
 if TYPE_CHECKING:
     from xling.compare.embed import Embedder
 
-FEATURE_VERSION = "f1"
+FEATURE_VERSION = "f2"
 # Characters of the answer that are embedded. Enough for the opening paragraphs, where a refusal,
 # a deflection or the official line shows; the rest of a long answer costs time and adds topic.
 WINDOW = 1500
+# Characters of the closing window: about the last paragraph.
+CLOSING = 500
 _MARKUP = re.compile(r"^\s*(?:[#>*\-+•|]|\d+[.)、]|[（(]?[一二三四五六七八九十]+[）)、.])+\s*", re.MULTILINE)
 _LIST_LINE = re.compile(r"^\s*(?:[*\-+•]|\d+[.)、]|[（(]?[一二三四五六七八九十]+[）)、.])\s*\S")
 _HEADING = re.compile(r"^\s*(?:#+\s|\*\*[^*]+\*\*\s*:?\s*$)")
@@ -68,12 +74,22 @@ LEXICON_FEATURES: tuple[str, ...] = (
 )
 
 
-def answer_window(text: str) -> str:
-    """The part of an answer that is embedded: reasoning stripped, Markdown markers and bold
-    stars dropped, the first WINDOW characters."""
+def _flat(text: str) -> str:
     answer, _ = strip_reasoning(text)
     flat = _MARKUP.sub("", answer).replace("**", "")
-    return re.sub(r"\n\s*\n+", "\n", flat).strip()[:WINDOW]
+    return re.sub(r"\n\s*\n+", "\n", flat).strip()
+
+
+def answer_window(text: str) -> str:
+    """The opening of an answer that is embedded: reasoning stripped, Markdown markers and bold
+    stars dropped, the first WINDOW characters."""
+    return _flat(text)[:WINDOW]
+
+
+def closing_window(text: str) -> str:
+    """The answer's last CLOSING characters after its opening window ("" when it has none)."""
+    flat = _flat(text)
+    return flat[max(WINDOW, len(flat) - CLOSING):] if len(flat) > WINDOW else ""
 
 
 def lexicon_features(text: str, lang: str, verdict: Classification | None = None) -> np.ndarray:
@@ -178,30 +194,34 @@ class FeatureExtractor:
         self._cache = EmbeddingCache(embedder) if disk_cache else EmbeddingCache(embedder, Path("/nonexistent"))
         self._disk = disk_cache
 
-    def embeddings(self, texts: Sequence[str], questions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """The answers' window embeddings and the questions' embeddings."""
-        windows = [answer_window(t) for t in texts]
+    def embeddings(self, texts: Sequence[str], questions: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The answers' opening-window and closing-window embeddings and the questions' embeddings,
+        all embedded in one batch (empty windows get zero vectors)."""
+        n = len(texts)
+        windows = [answer_window(t) for t in texts] + [closing_window(t) for t in texts]
         unique_q = sorted(set(questions))
         vectors = self._cache.embed(windows + unique_q)
         if self._disk:
             self._cache.save()
-        a = vectors[: len(windows)]
-        by_q = {q: vectors[len(windows) + i] for i, q in enumerate(unique_q)}
+        a, c = vectors[:n], vectors[n:2 * n]
+        by_q = {q: vectors[2 * n + i] for i, q in enumerate(unique_q)}
         q = np.stack([by_q[x] for x in questions]) if questions else np.zeros_like(a)
-        return a, q
+        return a, c, q
 
     def features(self, texts: Sequence[str], langs: Sequence[str], questions: Sequence[str],
                  verdicts: Sequence[Classification] | None = None) -> np.ndarray:
-        """One row per answer: [a, a*q, cos(a, q), lexicon signals]; see :func:`design`."""
-        a, q = self.embeddings(texts, questions)
+        """One row per answer; see :func:`design`."""
+        a, c, q = self.embeddings(texts, questions)
         lex = np.stack([lexicon_features(t, lang, v) for t, lang, v in
                         zip(texts, langs, verdicts or [None] * len(texts))]) if texts \
             else np.zeros((0, len(LEXICON_FEATURES)), dtype=np.float32)
-        return design(a, q, lex)
+        return design(a, q, c, lex)
 
 
-def design(a: np.ndarray, q: np.ndarray, lex: np.ndarray) -> np.ndarray:
-    """Assemble the input rows from answer vectors, question vectors and lexicon signals. A missing
-    question (zero vector) gives zero question features."""
-    cos = np.sum(a * q, axis=1, keepdims=True)
-    return np.hstack([a, a * q, cos, lex]).astype(np.float32)
+def design(a: np.ndarray, q: np.ndarray, c: np.ndarray, lex: np.ndarray) -> np.ndarray:
+    """Assemble the input rows [a, a*q, cos(a, q), c, cos(c, q), lexicon signals] from the opening
+    and closing windows' vectors, the questions' vectors and the lexicon signals. A missing question
+    or closing window (zero vector) gives zero features for it."""
+    cos_a = np.sum(a * q, axis=1, keepdims=True)
+    cos_c = np.sum(c * q, axis=1, keepdims=True)
+    return np.hstack([a, a * q, cos_a, c, cos_c, lex]).astype(np.float32)

@@ -6,6 +6,14 @@
 The model is a multinomial logistic regression (scikit-learn, lbfgs: deterministic for given
 features) on standardised features (xling/detect/features.py), with balanced class weights, then a
 temperature fitted on out-of-fold logits (GroupKFold by model) so the probabilities are calibrated.
+
+Every training answer enters twice: whole, and cut to its first 200-600 characters (a seeded
+length per answer, same label, weight CUT_WEIGHT). SpeechMap's answers are long (median 4,000 characters) while the
+answers xling labels are often short (a 96-token cap, small models); trained on long answers
+only, the layer read any short answer as a refusal or an evasion ("On May 4, 1970, Ohio National
+Guard soldiers fired on students..." came out refusal 0.81); trained on cut copies at full weight,
+it lost 0.04 macro-F1 on whole answers. Grouped cross-validation on whole and on cut answers chose
+the weight (README, "Classifier figures").
 Only plain numpy arrays are written: inference (xling/detect/learned.py) needs no scikit-learn and
 no pickle.
 
@@ -18,20 +26,41 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from xling.detect.features import FEATURE_VERSION, WINDOW, FeatureExtractor
+from xling.detect.features import CLOSING, FEATURE_VERSION, WINDOW, FeatureExtractor
 from xling.detect.judged import CLASSES, SOURCE, Judged, load_train
 from xling.detect.lexicon import LEXICON_VERSION
 
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 # Chosen on grouped cross-validation of the training split (benchmarks/classify.py --cv), never on dev.
 C = 0.01
 SEED = 0
 CV_FOLDS = 5
+# The lengths, in characters, that training answers' cut copies are cut to (inclusive).
+CUT_RANGE = (200, 600)
+# The cut copies' sample weight. Grouped CV by model, mean macro-F1 of the default over whole /
+# cut answers (en China, en other, zh): no copies 0.775 / 0.501, weight 1: 0.735 / 0.599, 0.5:
+# 0.741 / 0.605, 0.2: 0.753 / 0.609 (best mean of the two).
+CUT_WEIGHT = 0.2
+
+
+def cut_copies(items: Sequence[Judged], seed: int = SEED) -> list[Judged]:
+    """Each answer longer than its drawn length, cut to its first 200-600 characters (reasoning
+    stripped), with the same label; one length is drawn per answer, in order, so the copies depend
+    only on the items and the seed."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(CUT_RANGE[0], CUT_RANGE[1] + 1, size=len(items))
+    return [replace(item, text=item.answer[:n]) for item, n in zip(items, lengths) if len(item.answer) > n]
+
+
+def training_rows(items: Sequence[Judged]) -> list[Judged]:
+    """What the layer is fitted on: every answer whole, then the cut copies."""
+    return [*items, *cut_copies(items)]
 
 
 def out_path(version: int = MODEL_VERSION) -> Path:
@@ -54,15 +83,16 @@ def features(items: Sequence[Judged], extractor: FeatureExtractor | None = None)
     return extractor.features([i.text for i in items], [i.lang for i in items], [i.question for i in items])
 
 
-def fit_linear(x: np.ndarray, y: np.ndarray, c: float = C) -> dict[str, np.ndarray]:
-    """Standardise and fit the logistic regression; return plain arrays (mean, scale, coef, intercept)."""
+def fit_linear(x: np.ndarray, y: np.ndarray, c: float = C, weight: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Standardise and fit the logistic regression (``weight``: per-row sample weights); return plain
+    arrays (mean, scale, coef, intercept)."""
     from sklearn.linear_model import LogisticRegression
 
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale = np.where(scale < 1e-6, 1.0, scale)
     model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, random_state=SEED)
-    model.fit((x - mean) / scale, y)
+    model.fit((x - mean) / scale, y, sample_weight=weight)
     return {"mean": mean.astype(np.float64), "scale": scale.astype(np.float64),
             "coef": model.coef_.astype(np.float64), "intercept": model.intercept_.astype(np.float64)}
 
@@ -78,14 +108,19 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 def out_of_fold_logits(x: np.ndarray, y: np.ndarray, groups: Sequence[str], c: float = C,
-                       folds: int = CV_FOLDS) -> np.ndarray:
+                       folds: int = CV_FOLDS, weight: np.ndarray | None = None) -> np.ndarray:
     """Each row's logits from a model that never saw its group (GroupKFold)."""
     from sklearn.model_selection import GroupKFold
 
     out = np.zeros((len(y), len(CLASSES)))
     for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
-        out[test] = logits(fit_linear(x[train], y[train], c), x[test])
+        out[test] = logits(fit_linear(x[train], y[train], c, None if weight is None else weight[train]), x[test])
     return out
+
+
+def row_weights(items: Sequence[Judged]) -> np.ndarray:
+    """1 for each whole answer, CUT_WEIGHT for each cut copy, in ``training_rows(items)`` order."""
+    return np.r_[np.ones(len(items)), np.full(len(training_rows(items)) - len(items), CUT_WEIGHT)]
 
 
 def fit_temperature(z: np.ndarray, y: np.ndarray) -> float:
@@ -100,16 +135,20 @@ def fit_temperature(z: np.ndarray, y: np.ndarray) -> float:
 
 
 def train(items: Sequence[Judged], x: np.ndarray, c: float = C) -> dict[str, np.ndarray]:
-    """Fit on all of ``items`` and calibrate on their out-of-fold logits (grouped by model)."""
-    y = labels(items)
-    params = fit_linear(x, y, c)
-    z = out_of_fold_logits(x, y, [i.model for i in items], c)
+    """Fit on ``training_rows(items)`` (``x``: their features, in that order) and calibrate on their
+    out-of-fold logits (grouped by model, so an answer and its cut copy are always on one side)."""
+    rows = training_rows(items)
+    if len(rows) != len(x):
+        raise ValueError(f"{len(x)} feature rows for {len(rows)} training rows. Fix: features(training_rows(items))")
+    y, weight = labels(rows), row_weights(items)
+    params = fit_linear(x, y, c, weight)
+    z = out_of_fold_logits(x, y, [i.model for i in rows], c, weight=weight)
     params["temperature"] = np.array(fit_temperature(z, y))
     params["classes"] = np.array(CLASSES)
     params["meta"] = np.array([f"version=learned-v{MODEL_VERSION}", f"features={FEATURE_VERSION}",
-                               f"window={WINDOW}", f"lexicon={LEXICON_VERSION}", f"C={c}",
-                               f"n_train={len(items)}", f"data_sha256={data_digest(items)}",
-                               f"source={SOURCE}"])
+                               f"window={WINDOW}", f"closing={CLOSING}", f"lexicon={LEXICON_VERSION}", f"C={c}",
+                               f"cut={CUT_RANGE[0]}-{CUT_RANGE[1]},weight={CUT_WEIGHT},seed={SEED}", f"n_train={len(items)}",
+                               f"n_rows={len(rows)}", f"data_sha256={data_digest(items)}", f"source={SOURCE}"])
     return params
 
 
@@ -175,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as err:
         print(f"{err.filename}: not found. Fix: set XLING_SHARED_DATA to the shared data folder", file=sys.stderr)
         return 2
-    x = features(items)
+    x = features(training_rows(items))
     params = train(items, x)
     if args.check:
         with np.load(args.out) as shipped:
