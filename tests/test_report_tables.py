@@ -245,7 +245,7 @@ def test_the_japanese_report_names_where_japanese_is_the_odd_one_out(run):
     md = (run_dir / "report.ja.md").read_text(encoding="utf-8")
     assert "### Where Japanese is the odd one out" in md
     # Grouped by type, worst first within each group.
-    refusals = md.index("### Refuses in one language only (")
+    refusals = md.index("### Refuses or evades in one language only (")
     content = md.index("### Different content across languages (")
     assert refusals < content
 
