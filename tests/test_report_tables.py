@@ -17,9 +17,9 @@ from scipy.stats import binomtest, fisher_exact
 
 from report_fixture import HOSTILE, build_run
 from xling.report import write_reports
-from xling.report._common import format_ci, format_pct, lang_name
+from xling.report._common import comparison_rows, format_ci, format_difference, format_pct, gap_rows, lang_name
 from xling.report.tables import MEASURES, REFERENCE_DICTIONARY
-from xling.report.terminal import _terminal_columns, print_summary
+from xling.report.terminal import GAPS_SHOWN, _terminal_columns, print_summary
 
 
 @pytest.fixture(scope="module")
@@ -300,3 +300,20 @@ def test_the_share_table_fits_80_columns_with_every_interval_whole(tmp_path):
                 assert f"{format_pct(row['rates'][col.key]['rate'])} ({format_ci(row['rates'][col.key])})" in text
     # A wide terminal keeps a row per language, as in the Markdown report.
     assert any(line.lstrip().startswith("Chinese (zh)") for line in _rates_text(report, 140).splitlines())
+
+
+def test_the_whole_summary_at_80_columns_cuts_nothing(run):
+    report, _ = run
+    console = Console(width=80, file=StringIO())
+    print_summary(report, console)
+    text = console.file.getvalue()
+    assert "…" not in text
+    assert all(len(line) <= 80 for line in text.splitlines() if not line.startswith("signature:"))
+    # Each range of a difference on one line: "(+17 to +100)", never "(+17" / "to +100)".
+    lines = text.splitlines()
+    # the terminal's order: clearest first, then the largest difference
+    gaps = sorted(gap_rows(report), key=lambda r: (r["p_holm"] if r.get("p_holm") is not None else 1.0,
+                                                   -abs(r.get("difference") or 0.0)))
+    for row in comparison_rows(report, "by language") + gaps[:GAPS_SHOWN]:
+        interval = format_difference(row).split(" points ")[1]
+        assert any(interval in line for line in lines), interval
