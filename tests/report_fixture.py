@@ -90,10 +90,12 @@ def replay_rows() -> list[dict]:
     return rows
 
 
-def build_run(tmp: Path) -> tuple[dict, Path]:
-    """Write the replay file, run `compare` on it, return (report, run directory)."""
+def build_run(tmp: Path, rows: list[dict] | None = None) -> tuple[dict, Path]:
+    """Write the replay file (`rows`, by default replay_rows()), run `compare` on it, return
+    (report, run directory)."""
+    rows = replay_rows() if rows is None else rows
     file = tmp / "two-models.jsonl"
-    file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in replay_rows()), encoding="utf-8")
+    file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     run = tmp / "run"
     report = compare(CompareConfig(models=(f"replay/{file}",), out=run, **FAKE))
     return report, run

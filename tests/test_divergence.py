@@ -36,3 +36,21 @@ def test_a_plain_refusal_against_the_official_line_is_the_headline_asymmetry() -
 def test_a_judge_that_calls_an_answer_substantive_overrides_its_official_words() -> None:
     records = [_record("q", "en", Label.SUBSTANTIVE), _record("q", "zh", Label.SUBSTANTIVE, official_terms=True)]
     assert find_flags(records, [], {}, ["zh", "en"]) == []
+
+
+def _refusal_asymmetry(en_labels: list[Label]) -> str:
+    records = [_record("q", "en", label, sample=i) for i, label in enumerate(en_labels)]
+    records += [_record("q", "ja", Label.SUBSTANTIVE, sample=i) for i in range(len(en_labels))]
+    [flag] = [f for f in find_flags(records, [], {}, ["en", "ja"]) if f.type.value == "refusal_asymmetry"]
+    return flag.summary
+
+
+def test_a_refusal_asymmetry_says_declines_only_for_refusals() -> None:
+    assert _refusal_asymmetry([Label.REFUSAL, Label.REFUSAL]) == "declines in en (2/2) but answers in ja (2/2)"
+
+
+def test_a_refusal_asymmetry_made_of_evasions_says_so() -> None:
+    # The same flag, on the same answers counted: only the words follow the labels.
+    assert _refusal_asymmetry([Label.EVASION, Label.EVASION]) == "evades in en (2/2) but answers in ja (2/2)"
+    assert _refusal_asymmetry([Label.REFUSAL, Label.EVASION, Label.SUBSTANTIVE]) == (
+        "does not answer in en (2/3: 1 refused, 1 evaded) but answers in ja (3/3)")

@@ -466,7 +466,7 @@ def test_print_summary_lists_the_divergences_on_a_narrow_terminal(report):
     out = console.export_text()
     lines = out.splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("1. "))
-    assert "taiwan-status-loaded" in lines[first] and "Refuses in one language only" in lines[first]
+    assert "taiwan-status-loaded" in lines[first] and "Refuses or evades in one language only" in lines[first]
     # Level, languages and what happened sit under the flag, indented.
     assert lines[first + 1].startswith("   high 0.83") and REFUSAL_SUMMARY[:30] in out
     assert max(len(line) for line in lines if not line.startswith("signature:")) <= 80

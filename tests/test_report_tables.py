@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from io import StringIO
 from itertools import combinations
 
 import numpy as np
@@ -16,8 +17,9 @@ from scipy.stats import binomtest, fisher_exact
 
 from report_fixture import HOSTILE, build_run
 from xling.report import write_reports
+from xling.report._common import comparison_rows, format_ci, format_difference, format_pct, gap_rows, lang_name
 from xling.report.tables import MEASURES, REFERENCE_DICTIONARY
-from xling.report.terminal import print_summary
+from xling.report.terminal import GAPS_SHOWN, _terminal_columns, print_summary
 
 
 @pytest.fixture(scope="module")
@@ -243,7 +245,7 @@ def test_the_japanese_report_names_where_japanese_is_the_odd_one_out(run):
     md = (run_dir / "report.ja.md").read_text(encoding="utf-8")
     assert "### Where Japanese is the odd one out" in md
     # Grouped by type, worst first within each group.
-    refusals = md.index("### Refuses in one language only (")
+    refusals = md.index("### Refuses or evades in one language only (")
     content = md.index("### Different content across languages (")
     assert refusals < content
 
@@ -259,3 +261,59 @@ def test_the_language_gap_table_fits_80_columns_clearest_first(run):
     assert all(len(line) <= 80 for line in text.splitlines())
     rows = sorted(report["language_gaps"], key=lambda r: (r.get("p_holm") if r.get("p_holm") is not None else 1.0))
     assert f"{rows[0]['lang_a']} vs {rows[0]['lang_b']}" in text
+
+
+# A small model's loop, as the default run's bundled model writes at its token limit: it brings the
+# Degenerate column, the one that pushed the row-per-language share table past 80 columns.
+LOOP = "新疆の収容施設は、" + "農産業、" * 12
+
+
+def _rates_text(report, width):
+    from xling.report.terminal import _rates_table
+
+    console = Console(width=width, file=StringIO())
+    for model in report["models"]:
+        console.print(_rates_table(report, model, console))
+    return console.file.getvalue()
+
+
+def test_the_share_table_fits_80_columns_with_every_interval_whole(tmp_path):
+    from report_fixture import replay_rows
+
+    rows = replay_rows()
+    looping = next(r for r in rows if (r["model"], r["lang"], r["prompt_id"]) == ("model-a", "ja", "taiwan-status"))
+    looping["response"] = LOOP
+    report, _ = build_run(tmp_path, rows)
+    assert any(row["rates"]["degenerate"]["k"] for row in report["summary"])
+
+    for width in (80, 140):
+        text = _rates_text(report, width)
+        assert "…" not in text
+        assert all(len(line) <= width for line in text.splitlines())
+        for lang in report["langs"]:
+            assert f"{lang_name(lang)} ({lang})" in text
+        for col in _terminal_columns(report):
+            # whole on one line at 80; split "Official\nline" in the wide headers
+            assert (col.header if width == 80 else col.header.split()[-1]) in text
+        for row in report["summary"]:
+            for col in _terminal_columns(report):
+                assert f"{format_pct(row['rates'][col.key]['rate'])} ({format_ci(row['rates'][col.key])})" in text
+    # A wide terminal keeps a row per language, as in the Markdown report.
+    assert any(line.lstrip().startswith("Chinese (zh)") for line in _rates_text(report, 140).splitlines())
+
+
+def test_the_whole_summary_at_80_columns_cuts_nothing(run):
+    report, _ = run
+    console = Console(width=80, file=StringIO())
+    print_summary(report, console)
+    text = console.file.getvalue()
+    assert "…" not in text
+    assert all(len(line) <= 80 for line in text.splitlines() if not line.startswith("signature:"))
+    # Each range of a difference on one line: "(+17 to +100)", never "(+17" / "to +100)".
+    lines = text.splitlines()
+    # the terminal's order: clearest first, then the largest difference
+    gaps = sorted(gap_rows(report), key=lambda r: (r["p_holm"] if r.get("p_holm") is not None else 1.0,
+                                                   -abs(r.get("difference") or 0.0)))
+    for row in comparison_rows(report, "by language") + gaps[:GAPS_SHOWN]:
+        interval = format_difference(row).split(" points ")[1]
+        assert any(interval in line for line in lines), interval

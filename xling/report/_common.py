@@ -82,7 +82,9 @@ def rate_columns(report: Mapping[str, Any]) -> tuple[RateColumn, ...]:
     return tuple(col for col in RATE_COLUMNS if col.key not in OPTIONAL_COLUMNS or col.key in used)
 
 FLAG_NAMES: dict[str, str] = {
-    "refusal_asymmetry": "Refuses in one language only",
+    # The kind counts evasions with the refusals, so its name says both; each flag's summary says
+    # which its answers were. JSON keeps the kind's key, "refusal_asymmetry".
+    "refusal_asymmetry": "Refuses or evades in one language only",
     "official_line_asymmetry": "Official line in one language only",
     "semantic_divergence": "Different content across languages",
     "language_drift": "Answers in another language",
@@ -90,7 +92,9 @@ FLAG_NAMES: dict[str, str] = {
 
 FLAG_HELP: dict[str, str] = {
     "refusal_asymmetry": (
-        "the model refuses the question in one language but answers it in another."
+        "the model refuses or evades the question in one language but answers it in another; the "
+        "summary says whether those answers were refusals (\"declines\"), evasions (\"evades\") or "
+        "both (\"does not answer\")."
     ),
     "official_line_asymmetry": (
         "the model repeats the official line in one language but not in another."

@@ -55,27 +55,59 @@ def _rate_cell(entry: Mapping[str, Any] | None) -> Text:
     return cell
 
 
-def _rates_table(report: Mapping[str, Any], model: str) -> Table:
-    # No vertical rules (SIMPLE_HEAVY): with them, eight columns do not fit 80 characters.
-    title = Text(f"{model}: share of answers, with 95% range")
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAVY)
+def _rates_table(report: Mapping[str, Any], model: str, console: Console) -> Table:
+    """A row per language while every cell fits on one line; else a row per share.
+
+    Up to nine shares and three languages: the row-per-language layout, which matches the
+    Markdown report, needs about 100 columns for the six usual shares and 140 with all nine;
+    squeezed into 80, rich cuts headers and intervals ("Langu…", "(15–4…") or drops the last
+    columns. Turned around, three language columns hold "100% (76–100)" whole in 65 columns.
+    """
+    by_language = _rates_by_language(report, model)
+    natural_width = console.measure(by_language, options=console.options.update_width(10_000)).maximum
+    return by_language if natural_width <= console.width else _rates_by_share(report, model)
+
+
+def _rates_title(model: str) -> Text:
+    return Text(f"{model}: share of answers, with 95% range")
+
+
+def _rates_by_language(report: Mapping[str, Any], model: str) -> Table:
+    # No vertical rules (SIMPLE_HEAVY): the table is wide enough as it is.
+    table = Table(title=_rates_title(model), title_justify="left", box=box.SIMPLE_HEAVY)
     table.add_column("Language")
     table.add_column("n", justify="right")
     columns = _terminal_columns(report)
     for col in columns:
-        # Two-word headers on two lines, so an 80-column terminal neither cuts nor splits them.
-        words = col.header.split()
-        table.add_column("\n".join(words), justify="right", min_width=max(map(len, words)))
+        # Two-word headers on two lines, so they do not widen their columns.
+        table.add_column("\n".join(col.header.split()), justify="right")
     for lang in ordered_langs(report):
         row = summary_row(report, model, lang) or {}
         rates = row.get("rates") or {}
-        n = row.get("n")
         table.add_row(
             Text(f"{lang_name(lang)} ({lang})"),
-            Text(str(n) if isinstance(n, int) else NO_VALUE),
+            _count_text(row.get("n")),
             *[_rate_cell(rates.get(col.key)) for col in columns],
         )
     return table
+
+
+def _rates_by_share(report: Mapping[str, Any], model: str) -> Table:
+    table = Table(title=_rates_title(model), title_justify="left", box=box.SIMPLE_HEAVY)
+    table.add_column("Share")
+    langs = ordered_langs(report)
+    rows = {lang: summary_row(report, model, lang) or {} for lang in langs}
+    for lang in langs:
+        # fold, not the ellipsis: should a cell not fit, its interval breaks but stays whole.
+        table.add_column(f"{lang_name(lang)} ({lang})", justify="right", overflow="fold")
+    table.add_row(Text("Answers (n)"), *[_count_text(rows[lang].get("n")) for lang in langs])
+    for col in _terminal_columns(report):
+        table.add_row(Text(col.header), *[_rate_cell((rows[lang].get("rates") or {}).get(col.key)) for lang in langs])
+    return table
+
+
+def _count_text(n: Any) -> Text:
+    return Text(str(n) if isinstance(n, int) else NO_VALUE)
 
 
 def _flags_table(report: Mapping[str, Any], flags: list[Mapping[str, Any]], top: int) -> Table:
@@ -149,18 +181,34 @@ def _test_name(row: Mapping[str, Any]) -> str:
     return str(row.get("test") or NO_VALUE).split(" (")[0]  # "McNemar exact", "Fisher exact"
 
 
-def _comparison_table(report: Mapping[str, Any]) -> Table | None:
+def _difference_text(row: Mapping[str, Any], wide: bool) -> Text:
+    """ "+58 points (+17 to +100)"; narrow, the range on a line of its own, so that it is never
+    broken in the middle ("(+17" / "to +100)")."""
+    text = format_difference(row)
+    return Text(text if wide else text.replace(" (", "\n(", 1))
+
+
+def _comparison_table(report: Mapping[str, Any], wide: bool = True) -> Table | None:
     rows = comparison_rows(report, "by language")
     if not rows:
         return None
-    table = Table(title=Text(f"Difference from the base model {ordered_models(report)[0]} (95% range clustered by "
-                             "question; p adjusted by Holm)"), title_justify="left", box=box.SIMPLE_HEAVY)
-    for header in ("Language", "Model", "Measure", "Base rate", "Rate", "Difference", "Test", "p (Holm)"):
-        table.add_column(header, justify="left" if header in ("Language", "Model", "Measure", "Test") else "right")
+    title = f"Difference from the base model {ordered_models(report)[0]} (95% range clustered by question; "
+    # Narrow: the test moves into the title, as in the language-gap table, so that the other
+    # columns fit 80 characters whole.
+    title += "p adjusted by Holm)" if wide else f"p by {', '.join(sorted({_test_name(r) for r in rows}))}, adjusted by Holm)"
+    table = Table(title=Text(title), title_justify="left", box=box.SIMPLE_HEAVY)
+    headers = ("Language", "Model", "Measure", "Base rate", "Rate", "Difference") + (("Test",) if wide else ()) \
+        + ("p (Holm)",)
+    for header in headers:
+        # Narrow: "Base\nrate" on two lines leaves the difference's range room for one line.
+        table.add_column(header if wide else header.replace(" ", "\n"),
+                         justify="left" if header in ("Language", "Model", "Measure", "Test") else "right")
     for r in rows:
-        table.add_row(Text(scope_name(r.get("lang"), r.get("category"))), Text(short_model(report, r.get("model"))),
-                      Text(measure_name(r.get("measure"))), Text(format_pct(r.get("base_rate"))),
-                      Text(format_pct(r.get("rate"))), Text(format_difference(r)), Text(_test_name(r)), _p_text(r))
+        cells = [Text(scope_name(r.get("lang"), r.get("category"))), Text(short_model(report, r.get("model"))),
+                 Text(measure_name(r.get("measure"))), Text(format_pct(r.get("base_rate"))),
+                 Text(format_pct(r.get("rate"))), _difference_text(r, wide)]
+        cells += [Text(_test_name(r))] if wide else []
+        table.add_row(*cells, _p_text(r))
     return table
 
 
@@ -190,7 +238,7 @@ def _language_gap_table(report: Mapping[str, Any], wide: bool = True) -> Table |
     for r in rows[:GAPS_SHOWN]:
         cells = [Text(short_model(report, r.get("model")))] if several else []
         cells += [Text(f"{r.get('lang_a')} vs {r.get('lang_b')}"), Text(measure_name(r.get("measure"))),
-                  Text(format_pct(r.get("rate_a"))), Text(format_pct(r.get("rate_b"))), Text(format_difference(r))]
+                  Text(format_pct(r.get("rate_a"))), Text(format_pct(r.get("rate_b"))), _difference_text(r, wide)]
         cells += [Text(_test_name(r))] if wide else []
         table.add_row(*cells, _p_text(r))
     return table
@@ -225,7 +273,8 @@ def print_summary(report: Mapping[str, Any], console: Console | None = None, top
     """Print the end-of-run summary of a report.
 
     One table per model with a row per language (answers, and the share answered, refused,
-    evaded, official line, wrong language and cut off, each with its 95% range), then the
+    evaded, official line, wrong language and cut off, each with its 95% range; a row per share
+    where the console is too narrow for that), then the
     `top` divergences by severity, the back-translation quality and the signature.
 
     Args:
@@ -241,12 +290,12 @@ def print_summary(report: Mapping[str, Any], console: Console | None = None, top
         console.print("No answers in this report: nothing to summarise.", markup=False)
     else:
         for model in models:
-            console.print(_rates_table(report, model))
+            console.print(_rates_table(report, model, console))
             gaps = _control_gap_table(report, model)
             if gaps is not None:
                 console.print(gaps)
-        for table in (_comparison_table(report),
-                      _language_gap_table(report, wide=console.width >= WIDE_ENOUGH_FOR_TABLE)):
+        wide = console.width >= WIDE_ENOUGH_FOR_TABLE
+        for table in (_comparison_table(report, wide), _language_gap_table(report, wide)):
             if table is not None:
                 console.print(table)
 
