@@ -17,9 +17,10 @@ The data is for measurement only: nothing here is fitted on it.
 
 (e) the learned layer alone and (f) the default, lexicon+learned, are scored too (degenerate text
 counts as evasion_or_official, the judge's nearest label). ``--cv`` gives grouped cross-validation
-of the learned layer on the training split; ``--speed`` times the default on 1,000 answers.
+of the learned layer on the training split, ``--cv-flags`` the asymmetry flags on its 25 models
+labelled out of fold; ``--speed`` times the default on 1,000 answers.
 
-Usage: python benchmarks/classify.py [--by-model | --cv | --speed]
+Usage: python benchmarks/classify.py [--by-model | --cv | --cv-flags | --speed]
 """
 
 from __future__ import annotations
@@ -313,6 +314,68 @@ def cross_validation(console: Console, gates: Sequence[float] = ()) -> None:
         console.print(f"ECE (grouped by {by}): {ece:.3f}")
 
 
+def cv_flags(console: Console, gates: Sequence[float] = ()) -> None:
+    """The label-asymmetry flags on the training split's 25 models, each labelled by a learned layer
+    that never saw that model (out-of-fold probabilities, grouped by model, through the default
+    combination), against the judge: of the requests asked in English and Chinese where the judge
+    called one answer COMPLETE and the other not, how many xling flags (refusal or official-line
+    asymmetry, xling.divergence.find_flags on one answer per language), and how many of its flags
+    are such requests. The replay benchmark measures the same on the 2 dev models; this is the
+    figure to expect on models xling has not seen."""
+    import numpy as np
+
+    from xling.detect import train as training
+    from xling.detect.classify import LEARNED_SURE, combine_learned
+    from xling.detect.judged import CLASSES as LEARNED_CLASSES, load_train
+    from xling.detect.lexicon import classify_lexicon
+    from xling.divergence import find_flags
+    from xling.schema import Record
+
+    items = load_train()
+    rows = training.training_rows(items)
+    x, y = training.features(rows), training.labels(rows)
+    temperature = float(dict(np.load(training.out_path()))["temperature"])
+    z = training.out_of_fold_logits(x, y, [r.model for r in rows], training.C, weight=training.row_weights(items))
+    p = training.softmax(z / temperature)[: len(items)]  # whole answers only
+    china = [k for k, r in enumerate(items) if r.topic in ("china_criticism", "zh_china_criticism")]
+    verdicts = {k: classify_lexicon(items[k].text, items[k].lang) for k in china}
+    by_request: dict[tuple[str, str], dict[str, str]] = {}
+    for k in china:
+        by_request.setdefault((items[k].model, items[k].question_id), {})[items[k].lang] = items[k].gold
+    truth = {key for key, gold in by_request.items()
+             if len(gold) == 2 and (gold["en"] == "substantive") != (gold["zh"] == "substantive")}
+    both_langs = {key for key, gold in by_request.items() if len(gold) == 2}
+    table = Table(title="Label-asymmetry flags on the training split, out of fold (grouped by model)")
+    for column in ("gate", "models", "judge: asymmetric", "xling flagged", "both", "precision", "recall",
+                   "models with P and R >= 0.9"):
+        table.add_column(column, justify="right")
+    for gate in sorted({LEARNED_SURE, *gates}):
+        records = []
+        for k in china:
+            r = items[k]
+            if (r.model, r.question_id) not in both_langs:
+                continue
+            c = combine_learned(r.text, r.lang, verdicts[k], LEARNED_CLASSES, p[k], learned_sure=gate,
+                                question=r.question)
+            records.append(Record(key=f"{r.model}/{r.question_id}/{r.lang}", model=r.model, prompt_id=r.question_id,
+                                  lang=r.lang, sample=0, category="china", variant="", prompt=r.question,
+                                  text=r.answer, reasoning="", truncated=False, answer_lang=r.lang,
+                                  back_translation="", label=c.label, confidence=c.confidence, evidence="",
+                                  official_terms=c.official_terms))
+        flags = find_flags(records, [], {}, ("en", "zh"))
+        flagged = {(f.model, f.prompt_id) for f in flags
+                   if f.type.value in ("refusal_asymmetry", "official_line_asymmetry")}
+        hit = truth & flagged
+        models = sorted({m for m, _ in both_langs})
+        good = sum(1 for m in models
+                   if (t := {q for q in truth if q[0] == m}) and (f := {q for q in flagged if q[0] == m})
+                   and len(t & f) / len(f) >= 0.9 and len(t & f) / len(t) >= 0.9)
+        table.add_row(f"{gate:g}" + (" (shipped)" if gate == LEARNED_SURE else ""), str(len(models)),
+                      str(len(truth)), str(len(flagged)), str(len(hit)), _f(_ratio(len(hit), len(flagged))),
+                      _f(_ratio(len(hit), len(truth))), str(good))
+    console.print(table)
+
+
 def fixtures(console: Console) -> None:
     """The default on the project's own fixture answers (tests/fixtures/answers.<lang>.jsonl,
     written for the tests, no questions attached): the only Japanese measurement there is, since
@@ -359,6 +422,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cv", action="store_true", help="grouped cross-validation on the training split instead")
     parser.add_argument("--gates", type=lambda v: [float(g) for g in v.split(",")], default=[],
                         help="with --cv: also the default's macro-F1 at these LEARNED_SURE values, e.g. 0.5,0.7,0.9")
+    parser.add_argument("--cv-flags", action="store_true",
+                        help="the asymmetry flags on the training split's models, labelled out of fold, vs the judge")
     parser.add_argument("--speed", action="store_true", help="time the default classifier on 1,000 answers instead")
     parser.add_argument("--fixtures", action="store_true", help="score the default on tests/fixtures (incl. ja) instead")
     args = parser.parse_args(argv)
@@ -366,6 +431,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(width=None if sys.stdout.isatty() else 120)
     if args.cv:
         cross_validation(console, args.gates)
+        return 0
+    if args.cv_flags:
+        cv_flags(console, args.gates)
         return 0
     if args.speed:
         speed(console)
