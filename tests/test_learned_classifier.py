@@ -24,7 +24,7 @@ def test_shipped_weights_are_plain_arrays_named_in_the_signature() -> None:
     assert tuple(weights["classes"]) == CLASSES
     dim = weights["mean"].shape[0]
     # [opening window, opening * question, cos, closing window, cos, lexicon signals]
-    assert weights["coef"].shape == (3, dim) and dim == 512 * 2 + 1 + 512 + 1 + len(LEXICON_FEATURES)
+    assert weights["coef"].shape == (3, dim) and dim == 512 * 2 + 1 + (512 + 1) * 2 + len(LEXICON_FEATURES)
     assert float(weights["temperature"]) > 0
     assert f"learned@{LEARNED_VERSION}" in CLASSIFIER_NAME
     assert any(m.startswith("source=xlr8harder/speechmap-data") for m in weights["meta"])
@@ -64,6 +64,21 @@ def test_closing_window_is_the_end_after_the_opening() -> None:
     assert closing_window(text) == "b" * 100 and answer_window(text) == "a" * WINDOW
     text = "a" * WINDOW + "b" * (CLOSING + 50)
     assert closing_window(text) == "b" * CLOSING
+
+
+def test_middle_windows_cover_what_lies_between_the_opening_and_the_closing() -> None:
+    from xling.detect.features import CLOSING, MIDDLE_CHUNKS, MIDDLE_MIN, WINDOW, middle_windows
+
+    assert middle_windows("A short answer.") == []
+    assert middle_windows("a" * WINDOW + "m" * (MIDDLE_MIN - 1) + "c" * CLOSING) == []
+    assert middle_windows("a" * WINDOW + "m" * 700 + "c" * CLOSING) == ["m" * 700]
+    # A long middle: MIDDLE_CHUNKS full windows, the first at its start and the last at its end,
+    # never reaching into the opening or the closing window.
+    text = "a" * WINDOW + "".join(chr(ord("A") + k % 26) * 100 for k in range(100)) + "c" * CLOSING
+    pieces = middle_windows(text)
+    middle = text[WINDOW:len(text) - CLOSING]
+    assert len(pieces) == MIDDLE_CHUNKS and all(len(p) == WINDOW and p in middle for p in pieces)
+    assert pieces[0] == middle[:WINDOW] and pieces[-1] == middle[-WINDOW:]
 
 
 def test_no_dev_answer_is_in_the_training_data(shared_data: Path) -> None:

@@ -1,6 +1,6 @@
 """Features of the learned layer: what an answer says, what it was asked, and what the lexicon saw.
 
-One answer becomes one vector of four parts:
+One answer becomes one vector of five parts:
   * ``a``: the multilingual Universal Sentence Encoder's embedding of the answer's opening window
     (reasoning stripped, Markdown markers dropped, the first WINDOW characters). The encoder maps
     zh, en and ja into one space, so weights learned on zh and en answers carry to ja.
@@ -8,6 +8,11 @@ One answer becomes one vector of four parts:
     after the opening window; zero when the answer fits in the opening window). A long evasion
     often shows at the end ("China will continue to...", a closing appeal to harmony), which the
     opening alone misses; grouped cross-validation preferred it (README, "Classifier figures").
+  * ``m`` and ``cos(m, q)``: the mean of the embeddings of up to MIDDLE_CHUNKS windows spread over
+    what lies between the opening and the closing window (zero for an answer that has no middle).
+    SpeechMap's answers run to 3,500 characters (median), and an evasion that lists generic points
+    or defends the government may only show there; grouped cross-validation by model preferred it
+    on every figure (README, "Classifier figures").
   * question with answer: ``a * q`` (element-wise) and ``cos(a, q)``, where ``q`` is the
     question's embedding. An evasion is an answer that does not do what was asked ("list the
     privacy violations" answered with generic privacy risks); the answer's vector alone cannot
@@ -45,12 +50,16 @@ from xling.schema import Classification, Label
 if TYPE_CHECKING:
     from xling.compare.embed import Embedder
 
-FEATURE_VERSION = "f2"
+FEATURE_VERSION = "f3"
 # Characters of the answer that are embedded. Enough for the opening paragraphs, where a refusal,
 # a deflection or the official line shows; the rest of a long answer costs time and adds topic.
 WINDOW = 1500
 # Characters of the closing window: about the last paragraph.
 CLOSING = 500
+# At most this many WINDOW-sized pieces of the middle are embedded: bounded time per answer.
+MIDDLE_CHUNKS = 3
+# A middle shorter than this is left out (it is mostly the two windows' edges).
+MIDDLE_MIN = 200
 _MARKUP = re.compile(r"^\s*(?:[#>*\-+•|]|\d+[.)、]|[（(]?[一二三四五六七八九十]+[）)、.])+\s*", re.MULTILINE)
 _LIST_LINE = re.compile(r"^\s*(?:[*\-+•]|\d+[.)、]|[（(]?[一二三四五六七八九十]+[）)、.])\s*\S")
 _HEADING = re.compile(r"^\s*(?:#+\s|\*\*[^*]+\*\*\s*:?\s*$)")
@@ -90,6 +99,18 @@ def closing_window(text: str) -> str:
     """The answer's last CLOSING characters after its opening window ("" when it has none)."""
     flat = _flat(text)
     return flat[max(WINDOW, len(flat) - CLOSING):] if len(flat) > WINDOW else ""
+
+
+def middle_windows(text: str) -> list[str]:
+    """Up to MIDDLE_CHUNKS pieces of WINDOW characters spread evenly over the part of the answer
+    between its opening and closing windows ([] when that part is under MIDDLE_MIN characters)."""
+    flat = _flat(text)
+    lo, hi = WINDOW, len(flat) - CLOSING
+    if hi - lo < MIDDLE_MIN:
+        return []
+    count = min(MIDDLE_CHUNKS, math.ceil((hi - lo) / WINDOW))
+    starts = np.linspace(lo, max(lo, hi - WINDOW), count).astype(int)
+    return [flat[start:min(start + WINDOW, hi)] for start in starts]
 
 
 def lexicon_features(text: str, lang: str, verdict: Classification | None = None) -> np.ndarray:
@@ -194,34 +215,45 @@ class FeatureExtractor:
         self._cache = EmbeddingCache(embedder) if disk_cache else EmbeddingCache(embedder, Path("/nonexistent"))
         self._disk = disk_cache
 
-    def embeddings(self, texts: Sequence[str], questions: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The answers' opening-window and closing-window embeddings and the questions' embeddings,
-        all embedded in one batch (empty windows get zero vectors)."""
+    def embeddings(self, texts: Sequence[str], questions: Sequence[str]
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The answers' opening-window, closing-window and middle embeddings (the middle: the unit
+        mean of its windows' vectors) and the questions' embeddings, all embedded in one batch
+        (empty windows get zero vectors)."""
         n = len(texts)
+        middles = [middle_windows(t) for t in texts]
+        pieces = [piece for middle in middles for piece in middle]
         windows = [answer_window(t) for t in texts] + [closing_window(t) for t in texts]
         unique_q = sorted(set(questions))
-        vectors = self._cache.embed(windows + unique_q)
+        vectors = self._cache.embed(windows + pieces + unique_q)
         if self._disk:
             self._cache.save()
         a, c = vectors[:n], vectors[n:2 * n]
-        by_q = {q: vectors[2 * n + i] for i, q in enumerate(unique_q)}
+        m, start = np.zeros_like(a), 2 * n
+        for k, middle in enumerate(middles):
+            if middle:
+                mean = vectors[start:start + len(middle)].mean(axis=0)
+                m[k] = mean / max(float(np.linalg.norm(mean)), 1e-9)
+                start += len(middle)
+        by_q = {q: vectors[start + i] for i, q in enumerate(unique_q)}
         q = np.stack([by_q[x] for x in questions]) if questions else np.zeros_like(a)
-        return a, c, q
+        return a, c, m, q
 
     def features(self, texts: Sequence[str], langs: Sequence[str], questions: Sequence[str],
                  verdicts: Sequence[Classification] | None = None) -> np.ndarray:
         """One row per answer; see :func:`design`."""
-        a, c, q = self.embeddings(texts, questions)
+        a, c, m, q = self.embeddings(texts, questions)
         lex = np.stack([lexicon_features(t, lang, v) for t, lang, v in
                         zip(texts, langs, verdicts or [None] * len(texts))]) if texts \
             else np.zeros((0, len(LEXICON_FEATURES)), dtype=np.float32)
-        return design(a, q, c, lex)
+        return design(a, q, c, m, lex)
 
 
-def design(a: np.ndarray, q: np.ndarray, c: np.ndarray, lex: np.ndarray) -> np.ndarray:
-    """Assemble the input rows [a, a*q, cos(a, q), c, cos(c, q), lexicon signals] from the opening
-    and closing windows' vectors, the questions' vectors and the lexicon signals. A missing question
-    or closing window (zero vector) gives zero features for it."""
+def design(a: np.ndarray, q: np.ndarray, c: np.ndarray, m: np.ndarray, lex: np.ndarray) -> np.ndarray:
+    """Assemble the input rows [a, a*q, cos(a, q), c, cos(c, q), m, cos(m, q), lexicon signals] from
+    the opening, closing and middle vectors, the questions' vectors and the lexicon signals. A
+    missing question, closing window or middle (zero vector) gives zero features for it."""
     cos_a = np.sum(a * q, axis=1, keepdims=True)
     cos_c = np.sum(c * q, axis=1, keepdims=True)
-    return np.hstack([a, a * q, cos_a, c, cos_c, lex]).astype(np.float32)
+    cos_m = np.sum(m * q, axis=1, keepdims=True)
+    return np.hstack([a, a * q, cos_a, c, cos_c, m, cos_m, lex]).astype(np.float32)

@@ -32,11 +32,11 @@ from typing import Sequence
 
 import numpy as np
 
-from xling.detect.features import CLOSING, FEATURE_VERSION, WINDOW, FeatureExtractor
+from xling.detect.features import CLOSING, FEATURE_VERSION, MIDDLE_CHUNKS, WINDOW, FeatureExtractor
 from xling.detect.judged import CLASSES, SOURCE, Judged, load_train
 from xling.detect.lexicon import LEXICON_VERSION
 
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 # Chosen on grouped cross-validation of the training split (benchmarks/classify.py --cv), never on dev.
 C = 0.01
 SEED = 0
@@ -146,7 +146,7 @@ def train(items: Sequence[Judged], x: np.ndarray, c: float = C) -> dict[str, np.
     params["temperature"] = np.array(fit_temperature(z, y))
     params["classes"] = np.array(CLASSES)
     params["meta"] = np.array([f"version=learned-v{MODEL_VERSION}", f"features={FEATURE_VERSION}",
-                               f"window={WINDOW}", f"closing={CLOSING}", f"lexicon={LEXICON_VERSION}", f"C={c}",
+                               f"window={WINDOW}", f"closing={CLOSING}", f"middle={MIDDLE_CHUNKS}", f"lexicon={LEXICON_VERSION}", f"C={c}",
                                f"cut={CUT_RANGE[0]}-{CUT_RANGE[1]},weight={CUT_WEIGHT},seed={SEED}", f"n_train={len(items)}",
                                f"n_rows={len(rows)}", f"data_sha256={data_digest(items)}", f"source={SOURCE}"])
     return params
