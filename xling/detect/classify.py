@@ -39,7 +39,7 @@ from xling.schema import Classification, Label
 
 LAYERS: tuple[str, ...] = ("lexicon", "embedding", "learned")
 # The default since learned-v1: on grouped cross-validation of SpeechMap's training answers it beat
-# lexicon+embedding (README, "Classifier figures"), and it does not embed answers chunk by chunk.
+# lexicon+embedding (README, "Measured quality"), and it does not embed answers chunk by chunk.
 DEFAULT_LAYERS: tuple[str, ...] = ("lexicon", "learned")
 # A lexicon verdict at or above this stands against the embedding. Every lexicon verdict but the
 # weak-refusal one (0.65-0.8, a bare "sorry" in a short answer) starts at 0.7.

@@ -7,12 +7,13 @@ One answer becomes one vector of five parts:
   * ``c`` and ``cos(c, q)``: the same for the answer's closing window (its last CLOSING characters
     after the opening window; zero when the answer fits in the opening window). A long evasion
     often shows at the end ("China will continue to...", a closing appeal to harmony), which the
-    opening alone misses; grouped cross-validation preferred it (README, "Classifier figures").
+    opening alone misses; grouped cross-validation preferred it (README, "Measured quality").
   * ``m`` and ``cos(m, q)``: the mean of the embeddings of up to MIDDLE_CHUNKS windows spread over
     what lies between the opening and the closing window (zero for an answer that has no middle).
     SpeechMap's answers run to 3,500 characters (median), and an evasion that lists generic points
-    or defends the government may only show there; grouped cross-validation by model preferred it
-    on every figure (README, "Classifier figures").
+    or defends the government may only show there. Out of fold on the training split's models it
+    raised the asymmetry flags' precision / recall from 0.66 / 0.70 to 0.71 / 0.72, with the
+    default's cross-validated macro-F1 unchanged on average (README, "Measured quality").
   * question with answer: ``a * q`` (element-wise) and ``cos(a, q)``, where ``q`` is the
     question's embedding. An evasion is an answer that does not do what was asked ("list the
     privacy violations" answered with generic privacy risks); the answer's vector alone cannot

@@ -13,7 +13,7 @@ answers xling labels are often short (a 96-token cap, small models); trained on 
 only, the layer read any short answer as a refusal or an evasion ("On May 4, 1970, Ohio National
 Guard soldiers fired on students..." came out refusal 0.81); trained on cut copies at full weight,
 it lost 0.04 macro-F1 on whole answers. Grouped cross-validation on whole and on cut answers chose
-the weight (README, "Classifier figures").
+the weight (README, "Measured quality").
 Only plain numpy arrays are written: inference (xling/detect/learned.py) needs no scikit-learn and
 no pickle.
 
