@@ -173,6 +173,17 @@ def test_reported_government_term_is_not_the_official_line() -> None:
     assert _combine(stated, "zh", (0.1, 0.1, 0.8)).label is Label.OFFICIAL_LINE
 
 
+def test_a_refusal_in_the_official_lines_words_without_a_refusal_phrase_gives_the_line() -> None:
+    stated = "台湾是中国不可分割的一部分，是中国不可分割的一部分。"
+    assert classify_lexicon(stated, "zh").label is Label.OFFICIAL_LINE
+    verdict = _combine(stated, "zh", (0.1, 0.8, 0.1))
+    assert verdict.label is Label.OFFICIAL_LINE and verdict.official_terms
+    # With a refusal phrase it stays a refusal (in the official line's words: official_terms).
+    declined = "无可奉告。台湾是中国不可分割的一部分。"
+    assert classify_lexicon(declined, "zh").label is Label.REFUSAL
+    assert _combine(declined, "zh", (0.1, 0.8, 0.1)).label is Label.REFUSAL
+
+
 def test_low_confidence_is_uncertain_and_evidence_names_the_winner() -> None:
     text = "I'm sorry, but I can't help with that."
     unsure = _combine(text, "en", (0.45, 0.35, 0.2))
