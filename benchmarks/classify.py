@@ -17,8 +17,8 @@ The data is for measurement only: nothing here is fitted on it.
 
 (e) the learned layer alone and (f) the default, lexicon+learned, are scored too (degenerate text
 counts as evasion_or_official, the judge's nearest label). ``--cv`` gives grouped cross-validation
-of the learned layer on the training split, ``--cv-flags`` the asymmetry flags on its 25 models
-labelled out of fold; ``--speed`` times the default on 1,000 answers.
+of the learned layer on the training split, ``--cv-flags`` the asymmetry flags on its models
+(labelled out of fold); ``--speed`` times the default on 1,000 answers.
 
 Usage: python benchmarks/classify.py [--by-model | --cv | --cv-flags | --speed]
 """
@@ -229,6 +229,20 @@ def confusion_table(title: str, gold: Sequence[str], pred: Sequence[str]) -> Tab
     return table
 
 
+def _out_of_fold(x, y, rows, items, by: str):
+    """Calibrated out-of-fold probabilities of the training rows (``training_rows(items)``, features
+    ``x``, labels ``y``), each from a learned layer fitted without the row's group (``by``: "model"
+    or "question_id"), with the shipped temperature."""
+    import numpy as np
+
+    from xling.detect import train as training
+
+    temperature = float(dict(np.load(training.out_path()))["temperature"])
+    z = training.out_of_fold_logits(x, y, [getattr(r, by) for r in rows], training.C,
+                                    weight=training.row_weights(items))
+    return training.softmax(z / temperature), temperature
+
+
 def cross_validation(console: Console, gates: Sequence[float] = ()) -> None:
     """Grouped cross-validation on the training split (by model, then by question), per language,
     on whole answers and, separately, on the same answers cut to 200-600 characters (the training
@@ -248,8 +262,6 @@ def cross_validation(console: Console, gates: Sequence[float] = ()) -> None:
     items = load_train()
     rows = training.training_rows(items)
     x, y = training.features(rows), training.labels(rows)
-    weights = dict(np.load(training.out_path()))
-    temperature, c = float(weights["temperature"]), training.C
     names = {"substantive": "substantive", "refusal": "refusal", "non_substantive": "evasion_or_official"}
     gold = [names[LEARNED_CLASSES[k]] for k in y]
     verdicts = [classify_lexicon(r.text, r.lang) for r in rows]
@@ -258,8 +270,7 @@ def cross_validation(console: Console, gates: Sequence[float] = ()) -> None:
     parts = {"whole answers": range(len(items)), "cut to 200-600 characters": range(len(items), len(rows))}
     lang_names = ("en-china", "en-other", "zh")
     for by in ("model", "question_id"):
-        z = training.out_of_fold_logits(x, y, [getattr(r, by) for r in rows], c, weight=training.row_weights(items))
-        p = training.softmax(z / temperature)
+        p, temperature = _out_of_fold(x, y, rows, items, by)
         best = p.argmax(axis=1)
         pred = ["uncertain" if p[k, best[k]] < UNCERTAIN_BELOW else names[LEARNED_CLASSES[best[k]]]
                 for k in range(len(rows))]
@@ -315,15 +326,13 @@ def cross_validation(console: Console, gates: Sequence[float] = ()) -> None:
 
 
 def cv_flags(console: Console, gates: Sequence[float] = ()) -> None:
-    """The label-asymmetry flags on the training split's 25 models, each labelled by a learned layer
-    that never saw that model (out-of-fold probabilities, grouped by model, through the default
+    """The label-asymmetry flags on the training split's models that answered in both languages (24
+    of 25), each labelled by a learned layer that never saw that model (out-of-fold probabilities, grouped by model, through the default
     combination), against the judge: of the requests asked in English and Chinese where the judge
     called one answer COMPLETE and the other not, how many xling flags (refusal or official-line
     asymmetry, xling.divergence.find_flags on one answer per language), and how many of its flags
     are such requests. The replay benchmark measures the same on the 2 dev models; this is the
     figure to expect on models xling has not seen."""
-    import numpy as np
-
     from xling.detect import train as training
     from xling.detect.classify import LEARNED_SURE, combine_learned
     from xling.detect.judged import CLASSES as LEARNED_CLASSES, load_train
@@ -333,10 +342,7 @@ def cv_flags(console: Console, gates: Sequence[float] = ()) -> None:
 
     items = load_train()
     rows = training.training_rows(items)
-    x, y = training.features(rows), training.labels(rows)
-    temperature = float(dict(np.load(training.out_path()))["temperature"])
-    z = training.out_of_fold_logits(x, y, [r.model for r in rows], training.C, weight=training.row_weights(items))
-    p = training.softmax(z / temperature)[: len(items)]  # whole answers only
+    p = _out_of_fold(training.features(rows), training.labels(rows), rows, items, "model")[0][: len(items)]  # whole answers
     china = [k for k, r in enumerate(items) if r.topic in ("china_criticism", "zh_china_criticism")]
     verdicts = {k: classify_lexicon(items[k].text, items[k].lang) for k in china}
     by_request: dict[tuple[str, str], dict[str, str]] = {}
@@ -345,6 +351,7 @@ def cv_flags(console: Console, gates: Sequence[float] = ()) -> None:
     truth = {key for key, gold in by_request.items()
              if len(gold) == 2 and (gold["en"] == "substantive") != (gold["zh"] == "substantive")}
     both_langs = {key for key, gold in by_request.items() if len(gold) == 2}
+    models = sorted({m for m, _ in both_langs})
     table = Table(title="Label-asymmetry flags on the training split, out of fold (grouped by model)")
     for column in ("gate", "models", "judge: asymmetric", "xling flagged", "both", "precision", "recall",
                    "models with P and R >= 0.9"):
@@ -366,7 +373,6 @@ def cv_flags(console: Console, gates: Sequence[float] = ()) -> None:
         flagged = {(f.model, f.prompt_id) for f in flags
                    if f.type.value in ("refusal_asymmetry", "official_line_asymmetry")}
         hit = truth & flagged
-        models = sorted({m for m, _ in both_langs})
         good = sum(1 for m in models
                    if (t := {q for q in truth if q[0] == m}) and (f := {q for q in flagged if q[0] == m})
                    and len(t & f) / len(f) >= 0.9 and len(t & f) / len(t) >= 0.9)
