@@ -144,6 +144,10 @@ def test_bad_lexicon_file_names_file_and_line(text: str, message: str) -> None:
         ("<think>\nI need to be careful here because", "", "I need to be careful here because"),
         # DeepSeek-R1 templates put <think> in the prompt, so the output has only the closing tag.
         ("reasoning first\n</think>\n\nThe answer.", "The answer.", "reasoning first"),
+        # Moonshot's Kimi-VL-Thinking marks its reasoning with ◁think▷ ... ◁/think▷.
+        ("◁think▷Okay, so I need to compare.◁/think▷Comparing the two involves", "Comparing the two involves",
+         "Okay, so I need to compare."),
+        ("◁think▷cut off while thinking", "", "cut off while thinking"),
     ],
 )
 def test_strip_reasoning(text: str, answer: str, reasoning: str) -> None:

@@ -279,15 +279,19 @@ LEXICON_VERSION: str = lexicon_version()
 
 # --- reasoning traces ---------------------------------------------------------------------------
 
-_THINK_BLOCK = re.compile(r"<think>(.*?)</think>", re.IGNORECASE | re.DOTALL)
-_THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
-_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
+# <think>...</think> (DeepSeek-R1, Qwen3 and most reasoning models), and ◁think▷...◁/think▷
+# (Moonshot's Kimi-VL-Thinking: 200 of the training split's answers carry it).
+_OPEN = r"(?:<think>|◁think▷)"
+_CLOSE = r"(?:</think>|◁/think▷)"
+_THINK_BLOCK = re.compile(_OPEN + r"(.*?)" + _CLOSE, re.IGNORECASE | re.DOTALL)
+_THINK_OPEN = re.compile(_OPEN, re.IGNORECASE)
+_THINK_CLOSE = re.compile(_CLOSE, re.IGNORECASE)
 
 
 def strip_reasoning(text: str) -> tuple[str, str]:
     """Split a model output into its answer and its reasoning trace.
 
-    Removes ``<think>...</think>`` blocks. Two incomplete forms are handled: an output with a
+    Removes ``<think>...</think>`` blocks (and Kimi's ``◁think▷...◁/think▷``). Two incomplete forms are handled: an output with a
     closing ``</think>`` but no opening tag (DeepSeek-R1 chat templates put ``<think>`` in the
     prompt), whose text up to the tag is reasoning; and an opening ``<think>`` that is never
     closed (generation stopped while reasoning), whose text from the tag on is reasoning, so such
