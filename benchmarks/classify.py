@@ -231,16 +231,49 @@ def confusion_table(title: str, gold: Sequence[str], pred: Sequence[str]) -> Tab
 
 def _out_of_fold(x, y, rows, items, by: str):
     """Calibrated out-of-fold probabilities of the training rows (``training_rows(items)``, features
-    ``x``, labels ``y``), each from a learned layer fitted without the row's group (``by``: "model"
-    or "question_id"), with the shipped temperature."""
+    ``x``, labels ``y``), each from a learned layer (dense layer and n-gram expert) fitted without
+    the row's group (``by``: "model" or "question_id"), combined with the shipped temperatures."""
     import numpy as np
 
     from xling.detect import train as training
 
-    temperature = float(dict(np.load(training.out_path()))["temperature"])
-    z = training.out_of_fold_logits(x, y, [getattr(r, by) for r in rows], training.C,
-                                    weight=training.row_weights(items))
-    return training.softmax(z / temperature), temperature
+    shipped = dict(np.load(training.out_path()))
+    groups, weight = [getattr(r, by) for r in rows], training.row_weights(items)
+    scored = training.ngram_rows([r.lang for r in rows])
+    z = training.out_of_fold_logits(x, y, groups, training.C, weight=weight)
+    logp = training.out_of_fold_ngram([r.text for r in rows], y, groups, scored, weight=weight)
+    temperature = float(shipped["combined_temperature"])
+    return training.softmax(training.combined_logits(shipped, z, logp, scored) / temperature), temperature
+
+
+def model_rates(items, gold: Sequence[str], pred: Sequence[str]) -> Table:
+    """Each model's substantive rate on the China requests, judge vs xling, per language (whole
+    answers), with the mean absolute gap: what a check on unseen models compares."""
+    table = Table(title="Substantive rate per model on the China requests, judge vs xling's default "
+                        "(out of fold by model, whole answers)")
+    for column in ("model", "en n", "en judge", "en xling", "en gap", "zh n", "zh judge", "zh xling", "zh gap"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    gaps: dict[str, list[float]] = {"en": [], "zh": []}
+    for model in sorted({i.model for i in items}):
+        cells = []
+        for lang in ("en", "zh"):
+            index = [k for k, i in enumerate(items) if i.model == model and i.lang == lang
+                     and i.topic in ("china_criticism", "zh_china_criticism")]
+            if not index:
+                cells += ["0", "", "", ""]
+                continue
+            judge = 100 * _ratio(sum(gold[k] == "substantive" for k in index), len(index))
+            mine = 100 * _ratio(sum(pred[k] == "substantive" for k in index), len(index))
+            gaps[lang].append(mine - judge)
+            cells += [str(len(index)), f"{judge:.0f}%", f"{mine:.0f}%", f"{mine - judge:+.0f}"]
+        table.add_row(model, *cells)
+    summary = []
+    for lang in ("en", "zh"):
+        g = gaps[lang]
+        summary += ["", "", f"mean |gap| {sum(abs(v) for v in g) / max(1, len(g)):.1f}",
+                    f"{sum(abs(v) <= 5 for v in g)}/{len(g)} within 5"]
+    table.add_row("all models", *summary)
+    return table
 
 
 def cross_validation(console: Console, gates: Sequence[float] = ()) -> None:
@@ -293,6 +326,8 @@ def cross_validation(console: Console, gates: Sequence[float] = ()) -> None:
                            f"{DEFAULT}, out of fold": score(g, [shipped[k] for k in index])}
                 console.print(summary_table(f"grouped CV by {by}, {part}, {lang}", results))
                 console.print(class_table(f"grouped CV by {by}, {part}, {lang}: per class", results))
+        if by == "model":
+            console.print(model_rates([r for r in rows[: len(items)]], gold[: len(items)], shipped[: len(items)]))
         if gates:
             table = Table(title=f"Default's macro-F1 by LEARNED_SURE (grouped CV by {by}; shipped {LEARNED_SURE})")
             table.add_column("gate", justify="right")
@@ -325,26 +360,18 @@ def cross_validation(console: Console, gates: Sequence[float] = ()) -> None:
         console.print(f"ECE (grouped by {by}): {ece:.3f}")
 
 
-def cv_flags(console: Console, gates: Sequence[float] = ()) -> None:
-    """The label-asymmetry flags on the training split's models that answered in both languages (24
-    of 25), each labelled by a learned layer that never saw that model (out-of-fold probabilities, grouped by model, through the default
-    combination), against the judge: of the requests asked in English and Chinese where the judge
-    called one answer COMPLETE and the other not, how many xling flags (refusal or official-line
-    asymmetry, xling.divergence.find_flags on one answer per language), and how many of its flags
-    are such requests. The replay benchmark measures the same on the 2 dev models; this is the
-    figure to expect on models xling has not seen."""
-    from xling.detect import train as training
-    from xling.detect.classify import LEARNED_SURE, combine_learned
-    from xling.detect.judged import CLASSES as LEARNED_CLASSES, load_train
-    from xling.detect.lexicon import classify_lexicon
+def flag_counts(items, verdicts, p, gate: float) -> dict:
+    """The label-asymmetry flags of the China requests in ``items`` (whole answers) that were asked
+    in both languages, each answer labelled by the default combination from its probabilities row
+    in ``p`` (``verdicts``: the lexicon's, by index), against the judge. Returns the judge's
+    asymmetric requests (``truth``), xling's flagged ones, the models, and the models whose own
+    flags reach precision and recall 0.9."""
+    from xling.detect.classify import combine_learned
+    from xling.detect.judged import CLASSES as LEARNED_CLASSES
     from xling.divergence import find_flags
     from xling.schema import Record
 
-    items = load_train()
-    rows = training.training_rows(items)
-    p = _out_of_fold(training.features(rows), training.labels(rows), rows, items, "model")[0][: len(items)]  # whole answers
     china = [k for k, r in enumerate(items) if r.topic in ("china_criticism", "zh_china_criticism")]
-    verdicts = {k: classify_lexicon(items[k].text, items[k].lang) for k in china}
     by_request: dict[tuple[str, str], dict[str, str]] = {}
     for k in china:
         by_request.setdefault((items[k].model, items[k].question_id), {})[items[k].lang] = items[k].gold
@@ -352,33 +379,55 @@ def cv_flags(console: Console, gates: Sequence[float] = ()) -> None:
              if len(gold) == 2 and (gold["en"] == "substantive") != (gold["zh"] == "substantive")}
     both_langs = {key for key, gold in by_request.items() if len(gold) == 2}
     models = sorted({m for m, _ in both_langs})
+    records = []
+    for k in china:
+        r = items[k]
+        if (r.model, r.question_id) not in both_langs:
+            continue
+        c = combine_learned(r.text, r.lang, verdicts[k], LEARNED_CLASSES, p[k], learned_sure=gate,
+                            question=r.question)
+        records.append(Record(key=f"{r.model}/{r.question_id}/{r.lang}", model=r.model, prompt_id=r.question_id,
+                              lang=r.lang, sample=0, category="china", variant="", prompt=r.question,
+                              text=r.answer, reasoning="", truncated=False, answer_lang=r.lang,
+                              back_translation="", label=c.label, confidence=c.confidence, evidence="",
+                              official_terms=c.official_terms))
+    flags = find_flags(records, [], {}, ("en", "zh"))
+    flagged = {(f.model, f.prompt_id) for f in flags if f.type.value in ("refusal_asymmetry", "official_line_asymmetry")}
+    good = [m for m in models
+            if (t := {q for q in truth if q[0] == m}) and (f := {q for q in flagged if q[0] == m})
+            and len(t & f) / len(f) >= 0.9 and len(t & f) / len(t) >= 0.9]
+    return {"truth": truth, "flagged": flagged, "models": models, "good": good}
+
+
+def cv_flags(console: Console, gates: Sequence[float] = ()) -> None:
+    """The label-asymmetry flags on the training split's models that answered in both languages (24
+    of 25), each labelled by a learned layer that never saw that model (out-of-fold probabilities,
+    grouped by model, through the default combination), against the judge: of the requests asked in
+    English and Chinese where the judge called one answer COMPLETE and the other not, how many xling
+    flags (refusal or official-line asymmetry, xling.divergence.find_flags on one answer per
+    language), and how many of its flags are such requests. The replay benchmark measures the same
+    on the 2 dev models; this is the figure to expect on models xling has not seen."""
+    from xling.detect import train as training
+    from xling.detect.classify import LEARNED_SURE
+    from xling.detect.judged import load_train
+    from xling.detect.lexicon import classify_lexicon
+
+    items = load_train()
+    rows = training.training_rows(items)
+    p = _out_of_fold(training.features(rows), training.labels(rows), rows, items, "model")[0][: len(items)]  # whole answers
+    verdicts = {k: classify_lexicon(r.text, r.lang) for k, r in enumerate(items)
+                if r.topic in ("china_criticism", "zh_china_criticism")}
     table = Table(title="Label-asymmetry flags on the training split, out of fold (grouped by model)")
     for column in ("gate", "models", "judge: asymmetric", "xling flagged", "both", "precision", "recall",
                    "models with P and R >= 0.9"):
         table.add_column(column, justify="right")
     for gate in sorted({LEARNED_SURE, *gates}):
-        records = []
-        for k in china:
-            r = items[k]
-            if (r.model, r.question_id) not in both_langs:
-                continue
-            c = combine_learned(r.text, r.lang, verdicts[k], LEARNED_CLASSES, p[k], learned_sure=gate,
-                                question=r.question)
-            records.append(Record(key=f"{r.model}/{r.question_id}/{r.lang}", model=r.model, prompt_id=r.question_id,
-                                  lang=r.lang, sample=0, category="china", variant="", prompt=r.question,
-                                  text=r.answer, reasoning="", truncated=False, answer_lang=r.lang,
-                                  back_translation="", label=c.label, confidence=c.confidence, evidence="",
-                                  official_terms=c.official_terms))
-        flags = find_flags(records, [], {}, ("en", "zh"))
-        flagged = {(f.model, f.prompt_id) for f in flags
-                   if f.type.value in ("refusal_asymmetry", "official_line_asymmetry")}
+        counts = flag_counts(items, verdicts, p, gate)
+        truth, flagged = counts["truth"], counts["flagged"]
         hit = truth & flagged
-        good = sum(1 for m in models
-                   if (t := {q for q in truth if q[0] == m}) and (f := {q for q in flagged if q[0] == m})
-                   and len(t & f) / len(f) >= 0.9 and len(t & f) / len(t) >= 0.9)
-        table.add_row(f"{gate:g}" + (" (shipped)" if gate == LEARNED_SURE else ""), str(len(models)),
+        table.add_row(f"{gate:g}" + (" (shipped)" if gate == LEARNED_SURE else ""), str(len(counts["models"])),
                       str(len(truth)), str(len(flagged)), str(len(hit)), _f(_ratio(len(hit), len(flagged))),
-                      _f(_ratio(len(hit), len(truth))), str(good))
+                      _f(_ratio(len(hit), len(truth))), str(len(counts["good"])))
     console.print(table)
 
 

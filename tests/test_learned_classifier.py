@@ -23,9 +23,13 @@ def test_shipped_weights_are_plain_arrays_named_in_the_signature() -> None:
     weights = load_weights()
     assert tuple(weights["classes"]) == CLASSES
     dim = weights["mean"].shape[0]
-    # [opening window, opening * question, cos, closing window, cos, lexicon signals]
+    # [opening window, opening * question, cos, closing window, cos, middle, cos, lexicon signals]
     assert weights["coef"].shape == (3, dim) and dim == 512 * 2 + 1 + (512 + 1) * 2 + len(LEXICON_FEATURES)
-    assert float(weights["temperature"]) > 0
+    assert float(weights["temperature"]) > 0 and float(weights["combined_temperature"]) > 0
+    # The Chinese n-gram expert: a vocabulary, its idf and one row of coefficients per class.
+    vocabulary = weights["ngram_vocabulary"]
+    assert weights["ngram_coef"].shape == (3, len(vocabulary)) == (3, len(weights["ngram_idf"]))
+    assert tuple(weights["ngram_langs"]) == ("zh",) and all(1 <= len(g) <= 3 for g in vocabulary)
     assert f"learned@{LEARNED_VERSION}" in CLASSIFIER_NAME
     assert any(m.startswith("source=xlr8harder/speechmap-data") for m in weights["meta"])
     notice = (Path(__file__).resolve().parents[1] / "NOTICE").read_text(encoding="utf-8")
@@ -112,9 +116,19 @@ def test_training_reproduces_the_shipped_file_from_cached_features(shared_data: 
     if not any((cache_dir() / "features").glob("use-multilingual*/embeddings.npz")):
         pytest.skip("no cached training features; run python -m xling.detect.train once")
     items = load_train(shared_data)
-    x = training.features(training.training_rows(items))
-    ok, why = training.reproduces(training.train(items, x), load_weights(), x)
+    rows = training.training_rows(items)
+    x = training.features(rows)
+    ok, why = training.reproduces(training.train(items, x), load_weights(), x, [r.text for r in rows],
+                                  [r.lang for r in rows])
     assert ok, why
+
+
+def _toy_weights(x: np.ndarray, y: np.ndarray, texts: list[str]) -> dict[str, np.ndarray]:
+    a = training.fit_linear(x, y)
+    a.update(training.fit_ngram(texts, y))
+    a.update(temperature=np.array(1.0), combined_temperature=np.array(1.2), ngram_weight=np.array(0.5),
+             ngram_offset=np.array([-0.3, 0.0, 0.0]), classes=np.array(CLASSES), meta=np.array(["m"]))
+    return a
 
 
 def test_reproduction_check_tolerates_noise_and_catches_a_real_change() -> None:
@@ -122,14 +136,43 @@ def test_reproduction_check_tolerates_noise_and_catches_a_real_change() -> None:
     x = rng.normal(size=(90, 6))
     y = np.array([0, 1, 2] * 30)
     x[:, 0] += y
-    a = training.fit_linear(x, y)
-    a.update(temperature=np.array(1.0), classes=np.array(CLASSES), meta=np.array(["m"]))
+    words = ["批评政府的审查制度", "无法回答这个问题", "各方观点不一，应客观看待"]
+    texts = [words[k] + f"第{i}条" for i, k in enumerate(y)]
+    langs = ["zh"] * 60 + ["en"] * 30
+    a = _toy_weights(x, y, texts)
     noisy = {**a, "coef": a["coef"] * (1 + 1e-9)}
-    assert training.reproduces(noisy, a, x)[0]
+    assert training.reproduces(noisy, a, x, texts, langs)[0]
     changed = {**a, "coef": a["coef"] * 1.5}
-    ok, why = training.reproduces(changed, a, x)
+    ok, why = training.reproduces(changed, a, x, texts, langs)
     assert not ok and "over" in why
-    assert not training.reproduces({**a, "meta": np.array(["other data"])}, a, x)[0]
+    assert not training.reproduces({**a, "meta": np.array(["other data"])}, a, x, texts, langs)[0]
+    # The n-gram expert counts for Chinese rows only.
+    louder = {**a, "ngram_coef": a["ngram_coef"] * 3}
+    assert not training.reproduces(louder, a, x, texts, langs)[0]
+    assert training.reproduces(louder, a, x[60:], texts[60:], langs[60:])[0]
+
+
+def test_ngram_expert_computes_what_scikit_learn_was_trained_on() -> None:
+    """Inference is plain Python over the shipped arrays; it must give the TF-IDF rows and the
+    probabilities scikit-learn computes for the same texts."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from xling.detect.ngrams import char_ngrams
+
+    texts = ["中国政府镇压抗议者，审查媒体。", "很抱歉，我无法回答。", "各方观点不一，应当客观看待发展成就。",
+             "**审查**制度：\n1. 关键词过滤\n2. IP 屏蔽", "Xinjiang 新疆 camps 营地"] * 4
+    y = np.array([0, 1, 2, 0, 2] * 4)
+    vectorizer = TfidfVectorizer(analyzer=char_ngrams, sublinear_tf=True)
+    matrix = vectorizer.fit_transform(texts)
+    model = LogisticRegression(C=10, max_iter=1000).fit(matrix, y)
+    expert = training.NgramExpert(list(vectorizer.get_feature_names_out()), vectorizer.idf_, model.coef_,
+                                  model.intercept_)
+    new = ["政府审查媒体，镇压抗议。", "无法回答。", "未见过的文字"]
+    assert np.allclose(expert.log_probabilities(new), model.predict_log_proba(vectorizer.transform(new)))
+    columns, values = expert.vector(texts[0])
+    assert np.allclose(values, vectorizer.transform(texts[:1]).toarray()[0][columns])
+    assert char_ngrams("<think>x</think>**Ab**  c") == ["a", "b", " ", "c", "ab", "b ", " c", "ab ", "b c"]
 
 
 def _combine(text: str, lang: str, probs: tuple[float, float, float]):
@@ -209,3 +252,29 @@ def test_feature_rows_are_the_same_in_a_batch_and_alone() -> None:
     texts, langs, qs = ["甲。乙。", "An answer."], ["zh", "en"], ["问题", "A question"]
     both = extractor.features(texts, langs, qs)
     assert np.allclose(both[1], extractor.features(texts[1:], langs[1:], qs[1:])[0])
+
+
+def test_incoherence_sees_script_soup_and_not_ordinary_mixed_text() -> None:
+    from xling.detect.degenerate import incoherence
+
+    soup = ("Baidu’s search engine, for example, 索引跳过敏感关键词，但 Kanren Gao,娶妻事件页面介绍不常说出口 video yet汉 "
+            "applying both paid and free Session ID destroyed○ Bars那西常患.monitoring behaviors dynamically "
+            "perskimilar lets Immediate Per strainHistory_BUILD against vie generals影之外路月av pls.B老牌 properly 文件 续 "
+            "sh起伏facesY testing temporary static 丝 - yeah威廉MTPborn undertake科学家的SELECT 平常م <|reserved_special_token_231|>")
+    noisy = incoherence(soup)
+    assert noisy.switch_rate > 0.06 and noisy.code_fragments >= 1 and noisy.foreign_letters >= 1
+    glossary = ("Xinjiang (新疆) is home to the Uyghurs, who write their name ئۇيغۇر in an Arabic-based script. "
+                "Reports describe mass detention, surveillance and forced labour; Beijing calls the sites "
+                "vocational education and training centres (职业技能教育培训中心). ") * 3
+    plain = incoherence(glossary)
+    assert plain.switch_rate < 0.05 and plain.code_fragments == 0
+    # Japanese mixes kanji and kana by design: that is one script here.
+    assert incoherence("天安門事件は、1989年6月4日に北京で起きた武力鎮圧です。多くの市民が亡くなりました。" * 3).switch_rate < 0.05
+
+
+def test_no_answer_the_judge_called_complete_is_degenerate(shared_data: Path) -> None:
+    """degenerate.py's thresholds were set so that no COMPLETE training answer is flagged."""
+    if not (shared_data / "speechmap-judged-train").is_dir():
+        pytest.skip("speechmap-judged-train not in the shared data folder")
+    flagged = [i.question_id for i in load_train(shared_data) if i.gold == "substantive" and detect_degenerate(i.text)]
+    assert flagged == []

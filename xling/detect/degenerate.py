@@ -12,14 +12,17 @@ say nothing about an answer that is fluent but wrong):
     least LINE_SHARE of the non-empty lines (a line repeated to the limit).
 
 The thresholds were set on speechmap-judged-train so that no answer its judge called COMPLETE is
-flagged (tests/test_degenerate.py holds that and the fixtures in each language).
+flagged (tests/test_learned_classifier.py holds that and the fixtures in each language).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from typing import NamedTuple
+
+import numpy as np
 
 from xling.detect.lexicon import strip_reasoning
 
@@ -75,3 +78,50 @@ def detect_degenerate(text: str) -> Degeneracy:
             if count / len(lines) >= LINE_SHARE and count >= 3:
                 return Degeneracy(f"one line is {count} of its {len(lines)} lines", line[:80])
     return Degeneracy("")
+
+
+# --- incoherence: text that breaks down into mixed scripts and code fragments ---------------------
+
+# Scripts an answer in zh, en or ja is written in: Latin, and CJK (Han and kana, one script here so
+# that Japanese mixing kanji and kana does not count as switching).
+_HOME_SCRIPTS = ("Latin", "CJK")
+_CODEISH = re.compile(r"<\|[^|>]{1,40}\|>|reserved_special_token|[a-z]+[A-Z][a-z]+[A-Z]\w*|\w+_\w+_\w+")
+SWITCH_WINDOW = 300
+
+
+def _script(char: str) -> str | None:
+    """The script of a letter (None for anything else): Latin, CJK, or the first word of its
+    Unicode name (ARABIC, THAI, HANGUL, CYRILLIC...)."""
+    if char.isascii():
+        return "Latin" if char.isalpha() else None
+    code = ord(char)
+    if 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x3040 <= code <= 0x30FF:
+        return "CJK"
+    if not char.isalpha():
+        return None
+    name = unicodedata.name(char, "")
+    return "Latin" if name.startswith("LATIN") else (name.split(" ")[0] or "OTHER")
+
+
+class Incoherence(NamedTuple):
+    """Signs that an answer breaks down into noise (Kimi-VL and Llama-3.1-70B answers in the
+    training split that end in "vers赤裸头的的 我的片段再次提及/Q 甜跟过年的231'ny"): what the learned
+    layer sees of it (xling/detect/features.py)."""
+
+    foreign_letters: int  # letters in scripts other than Latin and CJK (Thai, Arabic, Hangul...)
+    switch_rate: float  # script changes per letter in the worst SWITCH_WINDOW-letter window
+    code_fragments: int  # special tokens, camelCase and snake_case identifiers
+
+
+def incoherence(text: str) -> Incoherence:
+    """Measure an answer's (reasoning already stripped) script mixing and code fragments."""
+    scripts = [s for s in map(_script, text) if s]
+    foreign = sum(1 for s in scripts if s not in _HOME_SCRIPTS)
+    worst = 0.0
+    if len(scripts) >= 50:
+        changes = np.fromiter((a != b for a, b in zip(scripts, scripts[1:])), dtype=np.int32)
+        # Changes in every window of SWITCH_WINDOW letters (or the whole text, if shorter).
+        width = min(SWITCH_WINDOW, len(scripts)) - 1
+        sums = np.convolve(changes, np.ones(width, dtype=np.int32), mode="valid")
+        worst = float(sums.max()) / (width + 1)
+    return Incoherence(foreign, worst, len(_CODEISH.findall(text)))

