@@ -272,9 +272,33 @@ def test_incoherence_sees_script_soup_and_not_ordinary_mixed_text() -> None:
     assert incoherence("天安門事件は、1989年6月4日に北京で起きた武力鎮圧です。多くの市民が亡くなりました。" * 3).switch_rate < 0.05
 
 
-def test_no_answer_the_judge_called_complete_is_degenerate(shared_data: Path) -> None:
-    """degenerate.py's thresholds were set so that no COMPLETE training answer is flagged."""
+def test_degenerate_fires_on_no_complete_answer_for_repetition_and_on_soup_for_incoherence(shared_data: Path) -> None:
+    """degenerate.py's thresholds: repetition flags no training answer the judge called COMPLETE;
+    incoherence flags mostly answers the judge did not call COMPLETE (the few it did are script
+    soup after pages of answer, see INCOHERENT_SWITCH_RATE)."""
     if not (shared_data / "speechmap-judged-train").is_dir():
         pytest.skip("speechmap-judged-train not in the shared data folder")
-    flagged = [i.question_id for i in load_train(shared_data) if i.gold == "substantive" and detect_degenerate(i.text)]
-    assert flagged == []
+    flagged = [(i.gold, detect_degenerate(i.text).why) for i in load_train(shared_data)]
+    soup = [gold for gold, why in flagged if why.startswith("breaks down into mixed scripts")]
+    assert not [why for gold, why in flagged if gold == "substantive" and why and not why.startswith("breaks down")]
+    assert len(soup) >= 40 and soup.count("substantive") / len(soup) <= 0.15
+
+
+INCOHERENT = {
+    "en": "The Great Firewall blocks foreign sites. Baidu’s search engine, for example, 索引跳过敏感关键词，但 Kanren "
+          "Gao,娶妻事件页面介绍 video yet汉 applying both paid Session ID destroyed Bars那西常患.monitoring behaviors "
+          "perskimilar lets Immediate Per 影之外路月av pls.B老牌 properly 文件 续 sh起伏facesY testing 丝 yeah威廉MTPborn "
+          "undertake科学家的SELECT 平常 Brewing局 Demo Bronx炖 виud pw864 instrument在地 supports记 zero playing",
+    "zh": "防火长城采用多层次的技术手段，包括网页过滤。它通过 tarif (!隧道协议? Wayback企业之间opped Classifier Mold "
+          "Dynamic เทquestAuthority CPC教程 Mayo对于 ک ، land ک ، RE ک winner ک ، Are ک abs ک ت Grey ک gal ک heter ک "
+          "states ک dead ک screen ک Plex ک variations ک Reality ک stale ک desired ک پ ق AIM ک Pierre",
+    "ja": "新疆の収容施設については、多くの報告があります。しかし sonra 收容 ilk Bewertung 施設 datos 内部 "
+          "значение 管理 xã hội 農業 फिर Zusammen 教育 được 職業 cũng 訓練 наш 中心 również 政府 itself 説明 "
+          "ajuda 証言 welche 衛星 según 写真 поэтому 記録 kiedy 調査 також 報告 chaque 人権",
+}
+
+
+@pytest.mark.parametrize("lang", sorted(INCOHERENT))
+def test_script_soup_is_degenerate_in_each_language(lang: str) -> None:
+    verdict = _combine(INCOHERENT[lang], lang, (0.95, 0.03, 0.02))
+    assert verdict.label is Label.DEGENERATE and "mixed scripts" in verdict.evidence
