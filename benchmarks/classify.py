@@ -251,8 +251,9 @@ def model_rates(items, gold: Sequence[str], pred: Sequence[str]) -> Table:
     answers), with the mean absolute gap: what a check on unseen models compares."""
     table = Table(title="Substantive rate per model on the China requests, judge vs xling's default "
                         "(out of fold by model, whole answers)")
-    for column in ("model", "en n", "en judge", "en xling", "en gap", "zh n", "zh judge", "zh xling", "zh gap"):
-        table.add_column(column, justify="left" if column == "model" else "right")
+    table.add_column("model", no_wrap=True)
+    for column in ("en n", "en judge", "en xling", "en gap", "zh n", "zh judge", "zh xling", "zh gap"):
+        table.add_column(column, justify="right")
     gaps: dict[str, list[float]] = {"en": [], "zh": []}
     for model in sorted({i.model for i in items}):
         cells = []
@@ -266,13 +267,13 @@ def model_rates(items, gold: Sequence[str], pred: Sequence[str]) -> Table:
             mine = 100 * _ratio(sum(pred[k] == "substantive" for k in index), len(index))
             gaps[lang].append(mine - judge)
             cells += [str(len(index)), f"{judge:.0f}%", f"{mine:.0f}%", f"{mine - judge:+.0f}"]
-        table.add_row(model, *cells)
+        table.add_row(model.split("_", 1)[-1], *cells)  # without the provider: "claude-3-5-sonnet-20241022"
     summary = []
     for lang in ("en", "zh"):
         g = gaps[lang]
-        summary += ["", "", f"mean |gap| {sum(abs(v) for v in g) / max(1, len(g)):.1f}",
-                    f"{sum(abs(v) <= 5 for v in g)}/{len(g)} within 5"]
-    table.add_row("all models", *summary)
+        summary += ["", "", f"|gap| {sum(abs(v) for v in g) / max(1, len(g)):.1f}",
+                    f"{sum(abs(v) <= 5 for v in g)}/{len(g)} ≤ 5"]
+    table.add_row("all models: mean |gap|, within 5 points", *summary)
     return table
 
 

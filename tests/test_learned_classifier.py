@@ -48,9 +48,11 @@ def test_training_is_deterministic_on_given_features() -> None:
 
 
 def test_cut_copies_are_seeded_prefixes_with_the_same_label() -> None:
-    long = "First sentence of a long answer. " * 40
+    long = " ".join(f"Sentence {n} of a long answer says something new about point {n * 7}." for n in range(40))
     items = [Judged("m", "en", "t", f"q{k}", "Q?", f"<think>plan</think>{long}", "substantive") for k in range(20)]
     items.append(Judged("m", "en", "t", "short", "Q?", "Too short to cut.", "refusal"))
+    # A degenerate answer's label rests on its loop, which its opening does not show: no copy.
+    items.append(Judged("m", "en", "t", "loop", "Q?", long[:300] + " the square was" * 60, "non_substantive"))
     copies = training.cut_copies(items)
     assert copies == training.cut_copies(items)  # same seed, same copies
     assert len(copies) == 20 and all(c.gold == "substantive" for c in copies)

@@ -32,11 +32,13 @@ import argparse
 import hashlib
 import sys
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from xling.detect.degenerate import detect_degenerate
 from xling.detect.features import CLOSING, FEATURE_VERSION, MIDDLE_CHUNKS, WINDOW, FeatureExtractor
 from xling.detect.judged import CLASSES, SOURCE, Judged, load_train
 from xling.detect.lexicon import LEXICON_VERSION
@@ -73,10 +75,21 @@ TOL = 1e-8
 def cut_copies(items: Sequence[Judged], seed: int = SEED) -> list[Judged]:
     """Each answer longer than its drawn length, cut to its first 200-600 characters (reasoning
     stripped), with the same label; one length is drawn per answer, in order, so the copies depend
-    only on the items and the seed."""
+    only on the items and the seed. Degenerate answers get no copy: their label rests on the loop
+    or the script soup, which comes after pages of answer, so their openings would teach the layer
+    that an ordinary opening is an evasion (out of fold by model, leaving those 53 copies out took
+    cut English agreement from 0.86 / 0.92 to 0.87 / 0.94, en China / other)."""
+    return list(_cut_copies(tuple(items), seed))
+
+
+@lru_cache(maxsize=2)
+def _cut_copies(items: tuple[Judged, ...], seed: int) -> tuple[Judged, ...]:
+    # Cached: the degenerate check takes about a minute over the training split, and training and
+    # the benchmarks ask for the same copies several times.
     rng = np.random.default_rng(seed)
     lengths = rng.integers(CUT_RANGE[0], CUT_RANGE[1] + 1, size=len(items))
-    return [replace(item, text=item.answer[:n]) for item, n in zip(items, lengths) if len(item.answer) > n]
+    return tuple(replace(item, text=item.answer[:n]) for item, n in zip(items, lengths)
+                 if len(item.answer) > n and not detect_degenerate(item.text))
 
 
 def training_rows(items: Sequence[Judged]) -> list[Judged]:
