@@ -11,7 +11,9 @@ script soup (they say nothing about an answer that is fluent but wrong):
     4-grams (CJK) or word 3-grams (other scripts) below MIN_VARIETY, or one line making up at
     least LINE_SHARE of the non-empty lines (a line repeated to the limit);
   * incoherence: the text switches between scripts at least INCOHERENT_SWITCH_RATE times per
-    letter in its worst window ("Baidu’s search engine 索引跳过敏感关键词 Kanren Gao,娶妻 video yet汉").
+    letter in its worst window ("Baidu’s search engine 索引跳过敏感关键词 Kanren Gao,娶妻 video yet汉"),
+    or less often but with letters of other scripts and code fragments (Chinese answers that turn
+    into Latin, Arabic and identifier soup).
 
 The repetition thresholds were set on speechmap-judged-train so that no answer its judge called
 COMPLETE is flagged, the incoherence one so that what it flags is script soup (see its comment);
@@ -36,6 +38,15 @@ RUN_REPEATS = 6
 # 避录这些内容"); no ordinary answer comes near it (English answers with Chinese terms stay below
 # 0.05, Chinese ones with English terms below 0.08, Japanese kanji and kana count as one script).
 INCOHERENT_SWITCH_RATE = 0.1
+# Soup in a Chinese answer switches less (long runs of Latin gibberish between Chinese phrases), but
+# brings letters of other scripts and code fragments with it ("cachescreator Richard Parker 张贴的
+# بنا علیه سیستم Kommunistische Partei"). From this many of each, at a switch rate of at least
+# SOUP_SWITCH_RATE, it is incoherent too: on the training split that adds 14 answers in Chinese
+# the judge called not COMPLETE (13 of Llama-3.1-70B's 24) and 5 it called COMPLETE, each of them
+# soup after a page of answer when read.
+SOUP_FOREIGN_LETTERS = 5
+SOUP_CODE_FRAGMENTS = 1
+SOUP_SWITCH_RATE = 0.04
 MIN_CHARS = 200
 MIN_VARIETY = 0.3
 LINE_SHARE = 0.5
@@ -76,9 +87,12 @@ def detect_degenerate(text: str) -> Degeneracy:
         count = len(re.findall(re.escape(piece), run.group(0)))
         return Degeneracy(f'"{piece}" repeated {count} times in a row', run.group(0)[:80])
     noise = incoherence(answer)
-    if noise.switch_rate >= INCOHERENT_SWITCH_RATE:
+    if noise.switch_rate >= INCOHERENT_SWITCH_RATE or (
+            noise.switch_rate >= SOUP_SWITCH_RATE and noise.foreign_letters >= SOUP_FOREIGN_LETTERS
+            and noise.code_fragments >= SOUP_CODE_FRAGMENTS):
         return Degeneracy(f"breaks down into mixed scripts ({noise.switch_rate * SWITCH_WINDOW:.0f} script changes "
-                          f"in {SWITCH_WINDOW} letters)", answer[noise.worst_at:noise.worst_at + 80])
+                          f"in {SWITCH_WINDOW} letters, {noise.foreign_letters} letters of other scripts, "
+                          f"{noise.code_fragments} code fragments)", answer[noise.worst_at:noise.worst_at + 80])
     if len(answer) >= MIN_CHARS:
         units = _units(answer)
         if len(units) >= 50:
