@@ -268,12 +268,9 @@ def model_rates(items, gold: Sequence[str], pred: Sequence[str]) -> Table:
             gaps[lang].append(mine - judge)
             cells += [str(len(index)), f"{judge:.0f}%", f"{mine:.0f}%", f"{mine - judge:+.0f}"]
         table.add_row(model.split("_", 1)[-1], *cells)  # without the provider: "claude-3-5-sonnet-20241022"
-    summary = []
-    for lang in ("en", "zh"):
-        g = gaps[lang]
-        summary += ["", "", f"|gap| {sum(abs(v) for v in g) / max(1, len(g)):.1f}",
-                    f"{sum(abs(v) <= 5 for v in g)}/{len(g)} ≤ 5"]
-    table.add_row("all models: mean |gap|, within 5 points", *summary)
+    table.caption = "; ".join(f"{lang}: mean |gap| {sum(abs(v) for v in g) / max(1, len(g)):.1f} points, "
+                              f"{sum(abs(v) <= 5 for v in g)} of {len(g)} models within 5"
+                              for lang, g in gaps.items())
     return table
 
 
