@@ -63,8 +63,8 @@ NGRAM_MIN_DF = 3
 NGRAM_MAX_FEATURES = 20_000
 NGRAM_WEIGHT = 0.5
 # Added to the Chinese rows' logits (substantive, refusal, non_substantive): the expert raised
-# agreement but called fewer evasions; this shift gives back the recall (zh evasion recall out of
-# fold 0.67 -> 0.73) at the same agreement.
+# agreement but called fewer evasions; this shift gives back some of the recall (zh evasion recall
+# out of fold 0.67 -> 0.70) at the same agreement.
 NGRAM_OFFSET = (-0.3, 0.0, 0.0)
 # lbfgs stops when the largest gradient component is below this. The default (1e-4) stopped at
 # points that differed with the inputs' last digits: a refit from a cache embedded on another
