@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -121,8 +122,7 @@ def _script(char: str) -> str | None:
     Unicode name (ARABIC, THAI, HANGUL, CYRILLIC...)."""
     if char.isascii():
         return "Latin" if char.isalpha() else None
-    code = ord(char)
-    if 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x3040 <= code <= 0x30FF:
+    if _CJK.match(char):
         return "CJK"
     if not char.isalpha():
         return None
@@ -141,8 +141,10 @@ class Incoherence(NamedTuple):
     worst_at: int = 0  # where that window starts, in characters
 
 
+@lru_cache(maxsize=4096)
 def incoherence(text: str) -> Incoherence:
-    """Measure an answer's (reasoning already stripped) script mixing and code fragments."""
+    """Measure an answer's (reasoning already stripped) script mixing and code fragments. Cached:
+    the degenerate check and the learned layer's features both ask for the same answer."""
     letters = [(k, s) for k, s in enumerate(map(_script, text)) if s]
     scripts = [s for _, s in letters]
     foreign = sum(1 for s in scripts if s not in _HOME_SCRIPTS)

@@ -25,6 +25,8 @@ from typing import Sequence
 
 import numpy as np
 
+from xling.detect.features import _flat
+
 NGRAM_LANGS: tuple[str, ...] = ("zh",)
 NGRAM_SIZES: tuple[int, ...] = (1, 2, 3)
 
@@ -32,8 +34,6 @@ NGRAM_SIZES: tuple[int, ...] = (1, 2, 3)
 def char_ngrams(text: str) -> list[str]:
     """The answer's character 1-3-grams: reasoning stripped, Markdown markers dropped, white space
     collapsed, lower case."""
-    from xling.detect.features import _flat
-
     flat = re.sub(r"\s+", " ", _flat(text)).lower()
     return [flat[i:i + n] for n in NGRAM_SIZES for i in range(len(flat) - n + 1)]
 
