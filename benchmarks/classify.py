@@ -325,7 +325,7 @@ def cross_validation(console: Console, gates: Sequence[float] = ()) -> None:
                 console.print(summary_table(f"grouped CV by {by}, {part}, {lang}", results))
                 console.print(class_table(f"grouped CV by {by}, {part}, {lang}: per class", results))
         if by == "model":
-            console.print(model_rates([r for r in rows[: len(items)]], gold[: len(items)], shipped[: len(items)]))
+            console.print(model_rates(rows[: len(items)], gold[: len(items)], shipped[: len(items)]))
         if gates:
             table = Table(title=f"Default's macro-F1 by LEARNED_SURE (grouped CV by {by}; shipped {LEARNED_SURE})")
             table.add_column("gate", justify="right")
