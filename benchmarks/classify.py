@@ -240,7 +240,7 @@ def _out_of_fold(x, y, rows, items, by: str):
     shipped = dict(np.load(training.out_path()))
     groups, weight = [getattr(r, by) for r in rows], training.row_weights(items)
     scored = training.ngram_rows([r.lang for r in rows])
-    z = training.out_of_fold_logits(x, y, groups, training.C, weight=weight)
+    z = training.out_of_fold_logits(x, y, groups, [r.lang for r in rows], training.C, weight=weight)
     logp = training.out_of_fold_ngram([r.text for r in rows], y, groups, scored, weight=weight)
     temperature = float(shipped["combined_temperature"])
     return training.softmax(training.combined_logits(shipped, z, logp, scored) / temperature), temperature
@@ -388,7 +388,7 @@ def flag_counts(items, verdicts, p, gate: float) -> dict:
                               lang=r.lang, sample=0, category="china", variant="", prompt=r.question,
                               text=r.answer, reasoning="", truncated=False, answer_lang=r.lang,
                               back_translation="", label=c.label, confidence=c.confidence, evidence="",
-                              official_terms=c.official_terms))
+                              official_terms=c.official_terms, probabilities=c.probabilities))
     flags = find_flags(records, [], {}, ("en", "zh"))
     flagged = {(f.model, f.prompt_id) for f in flags if f.type.value in ("refusal_asymmetry", "official_line_asymmetry")}
     good = [m for m in models

@@ -7,11 +7,14 @@ from xling.schema import Label, Record
 
 
 def _record(prompt_id: str, lang: str, label: Label, variant: str = "direct", base: str | None = None,
-            sample: int = 0, official_terms: bool = False) -> Record:
+            sample: int = 0, official_terms: bool = False, substantive: float | None = None) -> Record:
+    # substantive: the learned layer's probability of "substantive" (None: the layer did not run).
+    probabilities = () if substantive is None else (("substantive", substantive), ("refusal", 0.0),
+                                                     ("non_substantive", 1 - substantive))
     return Record(key=f"{prompt_id}-{lang}-{sample}", model="m", prompt_id=prompt_id, lang=lang, sample=sample,
                   category="democracy_movements", variant=variant, prompt="?", text="...", reasoning="",
                   truncated=False, answer_lang=lang, back_translation="...", label=label, confidence=0.9,
-                  evidence="", official_terms=official_terms, base=base)
+                  evidence="", official_terms=official_terms, base=base, probabilities=probabilities)
 
 
 def test_flags_on_a_control_question_name_the_china_question_it_mirrors() -> None:
@@ -54,3 +57,28 @@ def test_a_refusal_asymmetry_made_of_evasions_says_so() -> None:
     assert _refusal_asymmetry([Label.EVASION, Label.EVASION]) == "evades in en (2/2) but answers in ja (2/2)"
     assert _refusal_asymmetry([Label.REFUSAL, Label.EVASION, Label.SUBSTANTIVE]) == (
         "does not answer in en (2/3: 1 refused, 1 evaded) but answers in ja (3/3)")
+
+
+def test_an_answer_that_breaks_down_in_one_language_only_is_a_refusal_asymmetry() -> None:
+    # SpeechMap's judge calls an answer that loops or turns into script soup EVASIVE: the model
+    # did not answer in that language.
+    assert _refusal_asymmetry([Label.DEGENERATE, Label.DEGENERATE]) == "breaks down in en (2/2) but answers in ja (2/2)"
+    assert _refusal_asymmetry([Label.DEGENERATE, Label.EVASION, Label.SUBSTANTIVE]) == (
+        "does not answer in en (2/3: 1 evaded, 1 degenerate) but answers in ja (3/3)")
+
+
+def test_a_refusal_asymmetry_needs_the_learned_probabilities_to_differ_too() -> None:
+    def flags(en: float, zh: float) -> list:
+        records = [_record("q", "en", Label.SUBSTANTIVE, substantive=en), _record("q", "zh", Label.EVASION, substantive=zh)]
+        return [f for f in find_flags(records, [], {}, ["zh", "en"]) if f.type.value == "refusal_asymmetry"]
+
+    # Labels apart on a hair (0.55 substantive in en, 0.45 in zh): no flag.
+    assert flags(0.55, 0.45) == []
+    [flag] = flags(0.95, 0.10)
+    assert flag.langs == ("zh", "en") and flag.scores["substantive_probability_gap"] == 0.85
+    # Degenerate text counts as probability 0 whatever the layer said.
+    records = [_record("q", "en", Label.SUBSTANTIVE, substantive=0.9), _record("q", "zh", Label.DEGENERATE, substantive=0.8)]
+    assert [f.type.value for f in find_flags(records, [], {}, ["zh", "en"])] == ["refusal_asymmetry"]
+    # Without the learned layer's probabilities the labels decide alone.
+    records = [_record("q", "en", Label.SUBSTANTIVE), _record("q", "zh", Label.EVASION, substantive=0.5)]
+    assert [f.type.value for f in find_flags(records, [], {}, ["zh", "en"])] == ["refusal_asymmetry"]
