@@ -26,6 +26,9 @@ def test_shipped_weights_are_plain_arrays_named_in_the_signature() -> None:
     # [opening window, opening * question, cos, closing window, cos, middle, cos, lexicon signals]
     assert weights["coef"].shape == (3, dim) and dim == 512 * 2 + 1 + (512 + 1) * 2 + len(LEXICON_FEATURES)
     assert float(weights["temperature"]) > 0 and float(weights["combined_temperature"]) > 0
+    # Chinese answers have their own dense layer of the same form (learned-v5).
+    assert tuple(weights["own_langs"]) == ("zh",)
+    assert weights["zh_coef"].shape == weights["coef"].shape and weights["zh_mean"].shape == (dim,)
     # The Chinese n-gram expert: a vocabulary, its idf and one row of coefficients per class.
     vocabulary = weights["ngram_vocabulary"]
     assert weights["ngram_coef"].shape == (3, len(vocabulary)) == (3, len(weights["ngram_idf"]))
@@ -45,6 +48,18 @@ def test_training_is_deterministic_on_given_features() -> None:
     assert training.same(a, b) == []
     b["coef"] = b["coef"] + 1e-3
     assert training.same(a, b) == ["coef"]
+
+
+def test_each_language_is_scored_by_its_own_dense_layer_or_the_shared_one() -> None:
+    rng = np.random.default_rng(1)
+    shared = {"mean": np.zeros(4), "scale": np.ones(4), "coef": rng.normal(size=(3, 4)), "intercept": np.zeros(3)}
+    own = {"zh_mean": np.ones(4), "zh_scale": np.full(4, 2.0), "zh_coef": rng.normal(size=(3, 4)), "zh_intercept": np.ones(3)}
+    params = {**shared, **own, "own_langs": np.array(["zh"])}
+    x = rng.normal(size=(3, 4))
+    z = training.dense_logits(params, x, ["en", "zh", "ja"])
+    np.testing.assert_allclose(z[[0, 2]], training.logits(shared, x[[0, 2]]))
+    np.testing.assert_allclose(z[1], training.logits(training.own_layer(params, "zh"), x[[1]])[0])
+    assert not np.allclose(z[1], training.logits(shared, x[[1]])[0])
 
 
 def test_cut_copies_are_seeded_prefixes_with_the_same_label() -> None:
@@ -125,8 +140,9 @@ def test_training_reproduces_the_shipped_file_from_cached_features(shared_data: 
     assert ok, why
 
 
-def _toy_weights(x: np.ndarray, y: np.ndarray, texts: list[str]) -> dict[str, np.ndarray]:
+def _toy_weights(x: np.ndarray, y: np.ndarray, texts: list[str], zh: slice) -> dict[str, np.ndarray]:
     a = training.fit_linear(x, y)
+    a.update({f"zh_{key}": value for key, value in training.fit_linear(x[zh], y[zh]).items()}, own_langs=np.array(["zh"]))
     a.update(training.fit_ngram(texts, y))
     a.update(temperature=np.array(1.0), combined_temperature=np.array(1.2), ngram_weight=np.array(0.5),
              ngram_offset=np.array([-0.3, 0.0, 0.0]), classes=np.array(CLASSES), meta=np.array(["m"]))
@@ -141,12 +157,15 @@ def test_reproduction_check_tolerates_noise_and_catches_a_real_change() -> None:
     words = ["批评政府的审查制度", "无法回答这个问题", "各方观点不一，应客观看待"]
     texts = [words[k] + f"第{i}条" for i, k in enumerate(y)]
     langs = ["zh"] * 60 + ["en"] * 30
-    a = _toy_weights(x, y, texts)
-    noisy = {**a, "coef": a["coef"] * (1 + 1e-9)}
+    a = _toy_weights(x, y, texts, slice(0, 60))
+    noisy = {**a, "coef": a["coef"] * (1 + 1e-9), "zh_coef": a["zh_coef"] * (1 + 1e-9)}
     assert training.reproduces(noisy, a, x, texts, langs)[0]
-    changed = {**a, "coef": a["coef"] * 1.5}
-    ok, why = training.reproduces(changed, a, x, texts, langs)
-    assert not ok and "over" in why
+    for key in ("coef", "zh_coef"):
+        changed = {**a, key: a[key] * 1.5}
+        ok, why = training.reproduces(changed, a, x, texts, langs)
+        assert not ok and "over" in why
+    # The Chinese layer scores Chinese rows only.
+    assert training.reproduces({**a, "zh_coef": a["zh_coef"] * 1.5}, a, x[60:], texts[60:], langs[60:])[0]
     assert not training.reproduces({**a, "meta": np.array(["other data"])}, a, x, texts, langs)[0]
     # The n-gram expert counts for Chinese rows only.
     louder = {**a, "ngram_coef": a["ngram_coef"] * 3}

@@ -157,7 +157,9 @@ UNCERTAIN_BELOW = 0.5
 # on grouped cross-validation of the training split (benchmarks/classify.py --cv --gates), best
 # mean macro-F1 over whole and cut answers with learned-v2 (0.5: 0.676, 0.6: 0.681); with learned-v3
 # 0.68 at both by model (0.6 better on cut answers) and 0.71 / 0.72 by question; with learned-v4
-# 0.68 at both by model again (0.6 better on cut English answers, 0.5 on cut Chinese); never on dev.
+# 0.68 at both by model again (0.6 better on cut English answers, 0.5 on cut Chinese); with
+# learned-v5 0.69 / 0.70 by model, 0.71 / 0.72 by question (0.5 / 0.6); never on dev. 0.5 is better
+# on whole answers, 0.6 on answers of a default run's length (README, "Measured quality").
 LEARNED_SURE = 0.6
 LEARNED_COMBINED = "lexicon+learned"
 # Answers up to this many characters (the longest cut copy the layer was trained on) to a question
