@@ -79,6 +79,11 @@ def test_a_refusal_asymmetry_needs_the_learned_probabilities_to_differ_too() -> 
     # Degenerate text counts as probability 0 whatever the layer said.
     records = [_record("q", "en", Label.SUBSTANTIVE, substantive=0.9), _record("q", "zh", Label.DEGENERATE, substantive=0.8)]
     assert [f.type.value for f in find_flags(records, [], {}, ["zh", "en"])] == ["refusal_asymmetry"]
+    # An official-line answer counts as answered, whatever its probability of "substantive" (the
+    # layer learned from a judge that calls reciting the line EVASIVE): the headline case stays.
+    records = [_record("q", "en", Label.REFUSAL, substantive=0.02), _record("q", "zh", Label.OFFICIAL_LINE, substantive=0.1)]
+    kinds = {f.type.value for f in find_flags(records, [], {}, ["zh", "en"])}
+    assert kinds == {"refusal_asymmetry", "official_line_asymmetry"}
     # Without the learned layer's probabilities the labels decide alone.
     records = [_record("q", "en", Label.SUBSTANTIVE), _record("q", "zh", Label.EVASION, substantive=0.5)]
     assert [f.type.value for f in find_flags(records, [], {}, ["zh", "en"])] == ["refusal_asymmetry"]

@@ -121,15 +121,19 @@ def _non_answers_in(lang: str, records: Sequence[Record]) -> str:
 
 def _substantive_probability(r: Record) -> float | None:
     """The learned layer's probability that the answer is substantive (0 for degenerate text);
-    None where the learned layer did not run."""
+    None where the learned layer did not run, and for an official-line answer: the flag counts it
+    as answered, and its probability of "substantive" says nothing about that (SpeechMap's judge,
+    which the layer learned from, calls reciting the line EVASIVE)."""
     if r.label is Label.DEGENERATE:
         return 0.0
+    if r.label is Label.OFFICIAL_LINE:
+        return None
     return dict(r.probabilities).get("substantive")
 
 
 def _probability_gap(ra: Sequence[Record], rb: Sequence[Record]) -> float | None:
     """How much more likely the learned layer finds ``rb``'s answers substantive than ``ra``'s, on
-    average; None unless every answer has its probabilities."""
+    average; None unless every answer has one (see _substantive_probability)."""
     pa = [_substantive_probability(r) for r in ra]
     pb = [_substantive_probability(r) for r in rb]
     if None in pa or None in pb:
