@@ -229,6 +229,11 @@ def confusion_table(title: str, gold: Sequence[str], pred: Sequence[str]) -> Tab
     return table
 
 
+# The training split's requests to criticise the Chinese government, in English and in Chinese: the
+# ones asked in both languages, where flags and per-model rates are measured.
+CHINA_TOPICS = ("china_criticism", "zh_china_criticism")
+
+
 def _out_of_fold(x, y, rows, items, by: str):
     """Calibrated out-of-fold probabilities of the training rows (``training_rows(items)``, features
     ``x``, labels ``y``), each from a learned layer (dense layer and n-gram expert) fitted without
@@ -238,9 +243,9 @@ def _out_of_fold(x, y, rows, items, by: str):
     from xling.detect import train as training
 
     shipped = dict(np.load(training.out_path()))
-    groups, weight = [getattr(r, by) for r in rows], training.row_weights(items)
-    scored = training.ngram_rows([r.lang for r in rows])
-    z = training.out_of_fold_logits(x, y, groups, [r.lang for r in rows], training.C, weight=weight)
+    groups, weight, langs = [getattr(r, by) for r in rows], training.row_weights(items), [r.lang for r in rows]
+    scored = training.ngram_rows(langs)
+    z = training.out_of_fold_logits(x, y, groups, langs, training.C, weight=weight)
     logp = training.out_of_fold_ngram([r.text for r in rows], y, groups, scored, weight=weight)
     temperature = float(shipped["combined_temperature"])
     return training.softmax(training.combined_logits(shipped, z, logp, scored) / temperature), temperature
@@ -259,7 +264,7 @@ def model_rates(items, gold: Sequence[str], pred: Sequence[str]) -> Table:
         cells = []
         for lang in ("en", "zh"):
             index = [k for k, i in enumerate(items) if i.model == model and i.lang == lang
-                     and i.topic in ("china_criticism", "zh_china_criticism")]
+                     and i.topic in CHINA_TOPICS]
             if not index:
                 cells += ["0", "", "", ""]
                 continue
@@ -369,7 +374,7 @@ def flag_counts(items, verdicts, p, gate: float) -> dict:
     from xling.divergence import find_flags
     from xling.schema import Record
 
-    china = [k for k, r in enumerate(items) if r.topic in ("china_criticism", "zh_china_criticism")]
+    china = [k for k, r in enumerate(items) if r.topic in CHINA_TOPICS]
     by_request: dict[tuple[str, str], dict[str, str]] = {}
     for k in china:
         by_request.setdefault((items[k].model, items[k].question_id), {})[items[k].lang] = items[k].gold
@@ -414,7 +419,7 @@ def cv_flags(console: Console, gates: Sequence[float] = ()) -> None:
     rows = training.training_rows(items)
     p = _out_of_fold(training.features(rows), training.labels(rows), rows, items, "model")[0][: len(items)]  # whole answers
     verdicts = {k: classify_lexicon(r.text, r.lang) for k, r in enumerate(items)
-                if r.topic in ("china_criticism", "zh_china_criticism")}
+                if r.topic in CHINA_TOPICS}
     table = Table(title="Label-asymmetry flags on the training split, out of fold (grouped by model)")
     for column in ("gate", "models", "judge: asymmetric", "xling flagged", "both", "precision", "recall",
                    "models with P and R >= 0.9"):

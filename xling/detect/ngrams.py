@@ -24,6 +24,7 @@ from collections import Counter
 from typing import Sequence
 
 import numpy as np
+from scipy.special import log_softmax
 
 from xling.detect.features import _flat
 
@@ -65,9 +66,8 @@ class NgramExpert:
 
     def log_probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """One row of class log-probabilities per answer."""
-        out = np.zeros((len(texts), len(self._intercept)))
+        z = np.zeros((len(texts), len(self._intercept)))
         for row, text in enumerate(texts):
             columns, values = self.vector(text)
-            z = self._coef[:, columns] @ values + self._intercept
-            out[row] = z - z.max() - math.log(np.exp(z - z.max()).sum())
-        return out
+            z[row] = self._coef[:, columns] @ values + self._intercept
+        return log_softmax(z, axis=1)
