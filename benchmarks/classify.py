@@ -234,10 +234,11 @@ def confusion_table(title: str, gold: Sequence[str], pred: Sequence[str]) -> Tab
 CHINA_TOPICS = ("china_criticism", "zh_china_criticism")
 
 
-def _out_of_fold(x, y, rows, items, by: str):
+def _out_of_fold(inputs, y, rows, items, by: str):
     """Calibrated out-of-fold probabilities of the training rows (``training_rows(items)``, features
-    ``x``, labels ``y``), each from a learned layer (dense layer and n-gram expert) fitted without
-    the row's group (``by``: "model" or "question_id"), combined with the shipped temperatures."""
+    ``inputs``, labels ``y``), each from a learned layer (passage and dense layers, n-gram expert)
+    fitted without the row's group (``by``: "model" or "question_id"), combined with the shipped
+    temperatures."""
     import numpy as np
 
     from xling.detect import train as training
@@ -245,7 +246,7 @@ def _out_of_fold(x, y, rows, items, by: str):
     shipped = dict(np.load(training.out_path()))
     groups, weight, langs = [getattr(r, by) for r in rows], training.row_weights(items), [r.lang for r in rows]
     scored = training.ngram_rows(langs)
-    z = training.out_of_fold_logits(x, y, groups, langs, training.C, weight=weight)
+    z = training.out_of_fold_logits(inputs, y, groups, langs, training.C, weight=weight)
     logp = training.out_of_fold_ngram([r.text for r in rows], y, groups, scored, weight=weight)
     temperature = float(shipped["combined_temperature"])
     return training.softmax(training.combined_logits(shipped, z, logp, scored) / temperature), temperature
@@ -297,7 +298,7 @@ def cross_validation(console: Console, gates: Sequence[float] = ()) -> None:
 
     items = load_train()
     rows = training.training_rows(items)
-    x, y = training.features(rows), training.labels(rows)
+    inputs, y = training.features(rows), training.labels(rows)
     names = {"substantive": "substantive", "refusal": "refusal", "non_substantive": "evasion_or_official"}
     gold = [names[LEARNED_CLASSES[k]] for k in y]
     verdicts = [classify_lexicon(r.text, r.lang) for r in rows]
@@ -306,7 +307,7 @@ def cross_validation(console: Console, gates: Sequence[float] = ()) -> None:
     parts = {"whole answers": range(len(items)), "cut to 200-600 characters": range(len(items), len(rows))}
     lang_names = ("en-china", "en-other", "zh")
     for by in ("model", "question_id"):
-        p, temperature = _out_of_fold(x, y, rows, items, by)
+        p, temperature = _out_of_fold(inputs, y, rows, items, by)
         best = p.argmax(axis=1)
         pred = ["uncertain" if p[k, best[k]] < UNCERTAIN_BELOW else names[LEARNED_CLASSES[best[k]]]
                 for k in range(len(rows))]

@@ -1,7 +1,7 @@
 """Does a refit of the learned layer land on the same weights when its inputs differ in their last
 digits (another machine's BLAS, an embedding cache built in other batches)?
 
-Fits the dense layer twice, on the training features and on the same features times
+Fits the dense layer (on the answer rows alone) twice, on the training features and on the same features times
 (1 + 1e-6 * noise), at lbfgs's default gradient tolerance (1e-4) and at the shipped one
 (xling.detect.train.TOL), and prints the largest difference in probability on the training rows.
 Needs the embedding cache of one `python -m xling.detect.train` run; about 10 minutes on 2 cores.
@@ -22,7 +22,7 @@ from xling.detect.judged import load_train
 def main() -> None:
     items = load_train()
     rows = training.training_rows(items)
-    x, y, weight = training.features(rows), training.labels(rows), training.row_weights(items)
+    x, y, weight = training.features(rows).x, training.labels(rows), training.row_weights(items)
     noisy = x * (1 + 1e-6 * np.random.default_rng(5).standard_normal(x.shape))
     for tol in (1e-4, training.TOL):
         start = time.perf_counter()

