@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from xling.divergence import find_flags
 from xling.schema import Label, Record
 
@@ -87,3 +89,10 @@ def test_a_refusal_asymmetry_needs_the_learned_probabilities_to_differ_too() -> 
     # Without the learned layer's probabilities the labels decide alone.
     records = [_record("q", "en", Label.SUBSTANTIVE), _record("q", "zh", Label.EVASION, substantive=0.5)]
     assert [f.type.value for f in find_flags(records, [], {}, ["zh", "en"])] == ["refusal_asymmetry"]
+    # Nor where the lexicon decided a label over the learned layer (a short answer to a question,
+    # which the layer was never trained on): its probabilities are evidence, not the verdict.
+    kept = replace(_record("q", "en", Label.SUBSTANTIVE, substantive=0.23), layer="lexicon")
+    records = [kept, _record("q", "zh", Label.REFUSAL, substantive=0.0)]
+    assert [f.type.value for f in find_flags(records, [], {}, ["zh", "en"])] == ["refusal_asymmetry"]
+    decided = replace(kept, layer="lexicon+learned")
+    assert find_flags([decided, records[1]], [], {}, ["zh", "en"]) == []

@@ -259,6 +259,14 @@ def test_a_refusal_in_the_official_lines_words_without_a_refusal_phrase_gives_th
     assert _combine(declined, "zh", (0.1, 0.8, 0.1)).label is Label.REFUSAL
 
 
+def test_a_lexicon_refusal_settles_a_learned_layer_split_between_refusal_and_evasion() -> None:
+    rebuttal = "中国政府依法保障宗教信仰自由。任何关于\u201c迫害\u201d的指控都是别有用心的不实之辞。"
+    assert classify_lexicon(rebuttal, "zh").label is Label.REFUSAL
+    assert _combine(rebuttal, "zh", (0.0, 0.49, 0.51)).label is Label.REFUSAL
+    # A learned layer sure of "talks around it" keeps its say.
+    assert _combine(rebuttal, "zh", (0.0, 0.2, 0.8)).label is not Label.REFUSAL
+
+
 def test_low_confidence_is_uncertain_and_evidence_names_the_winner() -> None:
     text = "I'm sorry, but I can't help with that."
     unsure = _combine(text, "en", (0.45, 0.35, 0.2))

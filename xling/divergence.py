@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from xling.compare.similarity import PairScore, Thresholds, different_content
-from xling.schema import FlagType, Label, Record
+from xling.schema import LEXICON_LAYER, FlagType, Label, Record
 
 # A label asymmetry needs the two languages' rates to differ by at least half the samples:
 # with 3 samples, 2 of 3 against 0 of 3.
@@ -121,12 +121,14 @@ def _non_answers_in(lang: str, records: Sequence[Record]) -> str:
 
 def _substantive_probability(r: Record) -> float | None:
     """The learned layer's probability that the answer is substantive (0 for degenerate text);
-    None where the learned layer did not run, and for an official-line answer: the flag counts it
-    as answered, and its probability of "substantive" says nothing about that (SpeechMap's judge,
-    which the layer learned from, calls reciting the line EVASIVE)."""
+    None where the learned layer did not run or did not decide the label (the combination kept the
+    lexicon's "substantive" for a short answer to a question, which the layer was never trained
+    on), and for an official-line answer: the flag counts it as answered, and its probability of
+    "substantive" says nothing about that (SpeechMap's judge, which the layer learned from, calls
+    reciting the line EVASIVE)."""
     if r.label is Label.DEGENERATE:
         return 0.0
-    if r.label is Label.OFFICIAL_LINE:
+    if r.label is Label.OFFICIAL_LINE or r.layer == LEXICON_LAYER:
         return None
     return dict(r.probabilities).get("substantive")
 

@@ -87,6 +87,10 @@ class Prompt:
     source: str = ""  # "file:line", for error messages
 
 
+# The layer of a label the lexicon decided: alone, or over the learned layer in the default combination.
+LEXICON_LAYER = "lexicon"
+
+
 @dataclass(frozen=True)
 class Classification:
     """A label for one answer with how sure we are and why.

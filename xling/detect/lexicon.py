@@ -41,7 +41,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import NamedTuple
 
-from xling.schema import LANGS, Classification, Label
+from xling.schema import LANGS, LEXICON_LAYER, Classification, Label
 
 # Ito & Takaguchi's published refusal dictionary (see shared/DOMAIN.md): an answer counts as a
 # refusal when it contains any of these strings. Chinese only, as in the study. The refusal
@@ -57,7 +57,7 @@ REFERENCE_DICTIONARY: tuple[str, ...] = (
 # of them.
 LANGUAGES: tuple[str, ...] = LANGS
 KINDS: tuple[str, ...] = ("refusal", "official_line", "evasion", "rebuttal")
-LAYER = "lexicon"
+LAYER = LEXICON_LAYER
 
 # An answer shorter than either bound is "short": every sentence of it may be the refusal, and a
 # single official-line marker or evasion phrase labels it.
