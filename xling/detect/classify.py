@@ -162,10 +162,6 @@ UNCERTAIN_BELOW = 0.5
 # on whole answers, 0.6 on answers of a default run's length (README, "Measured quality").
 LEARNED_SURE = 0.6
 LEARNED_COMBINED = "lexicon+learned"
-# Where the combination keeps the lexicon's verdict over the learned layer's, the label names the
-# lexicon as its layer: the learned probabilities stay as evidence, but they did not decide it
-# (xling.divergence's probability check leaves such answers to their labels).
-LEXICON_DECIDES = LEXICON_LAYER
 # Answers up to this many characters (the longest cut copy the layer was trained on) to a question
 # (not a writing request) keep the lexicon's "substantive" when no lexicon phrase matched.
 SHORT_FOR_A_QUESTION = 600
@@ -199,7 +195,10 @@ def combine_learned(text: str, lang: str, lexicon: Classification, classes: Sequ
     * the learned layer's most likely class, if its calibrated probability is at least
       UNCERTAIN_BELOW, decides substantive / refusal / not substantive; below it: ``uncertain``;
     * a refusal or not-substantive verdict on an answer where no lexicon phrase matched at all
-      needs LEARNED_SURE, else the lexicon's ``substantive`` stands (confidence 0.5);
+      needs LEARNED_SURE, else the lexicon's ``substantive`` stands (confidence 0.5, layer
+      "lexicon": the learned probabilities stay as evidence but did not decide the label, and
+      xling.divergence's probability check leaves it to its label); so does a short answer to a
+      question (SHORT_FOR_A_QUESTION);
     * where the learned layer says not substantive below LEARNED_SURE and the lexicon found a
       refusal, it is a refusal;
     * a not-substantive answer is ``official_line`` when an official-line marker is stated as the
@@ -237,14 +236,14 @@ def combine_learned(text: str, lang: str, lexicon: Classification, classes: Sequ
         # refusal 0.75), so there the lexicon's "substantive" stands, with low confidence.
         return Classification(Label.SUBSTANTIVE, 0.5,
                               f"learned: {probs} (leaned {top}, but a short answer to a question with no "
-                              f"lexicon signal: the lexicon decides); {lex}", LEXICON_DECIDES, probabilities=pairs)
+                              f"lexicon signal: the lexicon decides); {lex}", LEXICON_LAYER, probabilities=pairs)
     if top != "substantive" and lexicon.evidence == "no lexicon match" and confidence < sure:
         # Not one phrase of any lexicon, and the learned layer only leans "not substantive": short
         # factual answers look like SpeechMap's short evasions to it (its training answers answer
         # long-form requests), so here the lexicon's "substantive" stands, with low confidence.
         return Classification(Label.SUBSTANTIVE, 0.5,
                               f"learned: {probs} (leaned {top}, below {sure} with no lexicon signal: "
-                              f"the lexicon decides); {lex}", LEXICON_DECIDES, probabilities=pairs)
+                              f"the lexicon decides); {lex}", LEXICON_LAYER, probabilities=pairs)
     if top == "substantive":
         label = Label.SUBSTANTIVE
     elif top == "refusal" and lexicon.label is Label.OFFICIAL_LINE:
