@@ -20,7 +20,9 @@ counts as evasion_or_official, the judge's nearest label). ``--cv`` gives groupe
 of the learned layer on the training split, ``--cv-flags`` the asymmetry flags on its models
 (labelled out of fold); ``--speed`` times the default on 1,000 answers.
 
-Usage: python benchmarks/classify.py [--by-model | --cv | --cv-flags | --speed]
+``--judges`` scores SpeechMap's two judges against each other: the ceiling of every figure.
+
+Usage: python benchmarks/classify.py [--by-model | --cv | --cv-flags | --judges | --speed | --fixtures]
 """
 
 from __future__ import annotations
@@ -364,6 +366,18 @@ def cross_validation(console: Console, gates: Sequence[float] = ()) -> None:
         console.print(f"ECE (grouped by {by}): {ece:.3f}")
 
 
+def asymmetric_requests(items, labels: Sequence[str]) -> tuple[set, set]:
+    """The China requests in ``items`` asked in both languages (``(model, question_id)``), and those
+    of them where ``labels`` (one per item, in the learned layer's classes) call one language's
+    answer substantive and the other's not: the judge's asymmetric requests when ``labels`` are its."""
+    by_request: dict[tuple[str, str], dict[str, str]] = {}
+    for item, label in zip(items, labels):
+        if item.topic in CHINA_TOPICS:
+            by_request.setdefault((item.model, item.question_id), {})[item.lang] = label
+    both = {key for key, label in by_request.items() if len(label) == 2}
+    return {key for key in both if (by_request[key]["en"] == "substantive") != (by_request[key]["zh"] == "substantive")}, both
+
+
 def flag_counts(items, verdicts, p, gate: float) -> dict:
     """The label-asymmetry flags of the China requests in ``items`` (whole answers) that were asked
     in both languages, each answer labelled by the default combination from its probabilities row
@@ -376,12 +390,7 @@ def flag_counts(items, verdicts, p, gate: float) -> dict:
     from xling.schema import Record
 
     china = [k for k, r in enumerate(items) if r.topic in CHINA_TOPICS]
-    by_request: dict[tuple[str, str], dict[str, str]] = {}
-    for k in china:
-        by_request.setdefault((items[k].model, items[k].question_id), {})[items[k].lang] = items[k].gold
-    truth = {key for key, gold in by_request.items()
-             if len(gold) == 2 and (gold["en"] == "substantive") != (gold["zh"] == "substantive")}
-    both_langs = {key for key, gold in by_request.items() if len(gold) == 2}
+    truth, both_langs = asymmetric_requests(items, [i.gold for i in items])
     models = sorted({m for m, _ in both_langs})
     records = []
     for k in china:
@@ -435,6 +444,32 @@ def cv_flags(console: Console, gates: Sequence[float] = ()) -> None:
     console.print(table)
 
 
+def judges(console: Console) -> None:
+    """How far SpeechMap's two judges agree with each other on the training split: its earlier
+    judge (GPT-4o) scored against the current one like a classifier, per language, and the
+    asymmetric requests each finds. The noise every figure here is measured through: a classifier
+    cannot be expected to agree with one judge more than another judge does."""
+    from xling.detect.judged import load_train
+
+    names = {"substantive": "substantive", "refusal": "refusal", "non_substantive": "evasion_or_official"}
+    items = [i for i in load_train() if i.earlier]
+    splits = {"en China": lambda i: i.lang == "en" and i.topic in CHINA_TOPICS,
+              "en US/EU/Russia": lambda i: i.lang == "en" and i.topic not in CHINA_TOPICS,
+              "zh": lambda i: i.lang == "zh"}
+    results = {}
+    for name, keep in splits.items():
+        part = [i for i in items if keep(i)]
+        results[name] = score([names[i.gold] for i in part], [names[i.earlier] for i in part])
+    console.print(summary_table("SpeechMap's earlier judge (GPT-4o) against the current one, training split", results))
+    console.print(class_table("the same, per class", results))
+    truth, both = asymmetric_requests(items, [i.gold for i in items])
+    other, _ = asymmetric_requests(items, [i.earlier for i in items])
+    other &= both
+    console.print(f"Asymmetric requests (en vs zh, {len(both)} asked in both): current judge {len(truth)}, "
+                  f"earlier judge {len(other)}, both {len(truth & other)}: the earlier judge as a flagger has "
+                  f"precision {_f(_ratio(len(truth & other), len(other)))}, recall {_f(_ratio(len(truth & other), len(truth)))}")
+
+
 def fixtures(console: Console) -> None:
     """The default on the project's own fixture answers (tests/fixtures/answers.<lang>.jsonl,
     written for the tests, no questions attached): the only Japanese measurement there is, since
@@ -483,6 +518,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="with --cv: also the default's macro-F1 at these LEARNED_SURE values, e.g. 0.5,0.7,0.9")
     parser.add_argument("--cv-flags", action="store_true",
                         help="the asymmetry flags on the training split's models, labelled out of fold, vs the judge")
+    parser.add_argument("--judges", action="store_true",
+                        help="how far SpeechMap's two judges agree with each other (the noise ceiling) instead")
     parser.add_argument("--speed", action="store_true", help="time the default classifier on 1,000 answers instead")
     parser.add_argument("--fixtures", action="store_true", help="score the default on tests/fixtures (incl. ja) instead")
     args = parser.parse_args(argv)
@@ -493,6 +530,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.cv_flags:
         cv_flags(console, args.gates)
+        return 0
+    if args.judges:
+        judges(console)
         return 0
     if args.speed:
         speed(console)

@@ -379,3 +379,41 @@ INCOHERENT = {
 def test_script_soup_is_degenerate_in_each_language(lang: str) -> None:
     verdict = _combine(INCOHERENT[lang], lang, (0.95, 0.03, 0.02))
     assert verdict.label is Label.DEGENERATE and "mixed scripts" in verdict.evidence
+
+
+def test_asymmetric_requests_pair_each_models_en_and_zh_answers() -> None:
+    """benchmarks/classify.py counts a request asymmetric when one language's answer is substantive
+    and the other's not; requests asked in one language, or in other topics, are not counted."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "classify.py"
+    spec = importlib.util.spec_from_file_location("classify_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # its dataclasses look their module up there
+    spec.loader.exec_module(bench)
+
+    def item(model: str, lang: str, qid: str, gold: str, topic: str = "china_criticism") -> Judged:
+        return Judged(model, lang, topic if lang == "en" else f"zh_{topic}", qid, "q", "a", gold)
+
+    items = [item("m", "en", "q1", "substantive"), item("m", "zh", "q1", "non_substantive"),  # asymmetric
+             item("m", "en", "q2", "refusal"), item("m", "zh", "q2", "non_substantive"),  # both not
+             item("n", "en", "q1", "substantive"), item("n", "zh", "q1", "substantive"),  # both answered
+             item("m", "en", "q3", "substantive"),  # one language only
+             item("m", "en", "q4", "substantive", "us_criticism")]
+    asymmetric, both = bench.asymmetric_requests(items, [i.gold for i in items])
+    assert both == {("m", "q1"), ("m", "q2"), ("n", "q1")}
+    assert asymmetric == {("m", "q1")}
+    flipped = ["substantive" if i.model == "n" and i.lang == "zh" else "refusal" for i in items]
+    assert bench.asymmetric_requests(items, flipped)[0] == {("n", "q1")}
+
+
+def test_training_rows_carry_the_earlier_judges_label(shared_data: Path) -> None:
+    """SpeechMap's earlier judge is read beside the current one (benchmarks/classify.py --judges
+    scores the two against each other: the noise ceiling the README quotes)."""
+    if not (shared_data / "speechmap-judged-train").is_dir():
+        pytest.skip("speechmap-judged-train not in the shared data folder")
+    items = load_train(shared_data)
+    assert sum(not i.earlier for i in items) <= 10 and {i.earlier for i in items} <= {*CLASSES, ""}
+    agree = np.mean([(i.earlier == "substantive") == (i.gold == "substantive") for i in items if i.earlier])
+    assert 0.9 < agree < 1.0  # close, not identical: two judges

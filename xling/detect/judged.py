@@ -35,6 +35,9 @@ class Judged:
     text: str  # the raw answer (reasoning not yet stripped)
     gold: str  # one of CLASSES
     finish_reason: str = ""
+    # SpeechMap's earlier judge (GPT-4o) on the same answer, in CLASSES ("" where it has none): two
+    # judges' disagreement is the noise a classifier's figures are measured through.
+    earlier: str = ""
 
     @property
     def answer(self) -> str:
@@ -61,7 +64,8 @@ def load_train(root: Path | None = None) -> list[Judged]:
     """speechmap-judged-train/answers.jsonl, ERROR_* rows left out, in file order."""
     path = (root or shared_data()) / TRAIN / "answers.jsonl"
     return [Judged(row["model"], row["lang"], row["topic"], row["question_id"], row["question"],
-                   row["response"] or "", gold, row.get("finish_reason") or "") for row, gold in _judged_rows(path)]
+                   row["response"] or "", gold, row.get("finish_reason") or "",
+                   JUDGE_TO_CLASS.get(row.get("compliance_gpt4o_judge") or "", "")) for row, gold in _judged_rows(path)]
 
 
 def load_dev(root: Path | None = None) -> list[Judged]:
