@@ -243,15 +243,15 @@ def _out_of_fold(inputs, y, rows, items, by: str):
     temperatures."""
     import numpy as np
 
-    from xling.detect import train as training
+    from xling.detect import learned, train as training
 
     shipped = dict(np.load(training.out_path()))
     groups, weight, langs = [getattr(r, by) for r in rows], training.row_weights(items), [r.lang for r in rows]
-    scored = training.ngram_rows(langs)
+    scored = learned.ngram_rows(langs)
     z = training.out_of_fold_logits(inputs, y, groups, langs, training.C, weight=weight)
     logp = training.out_of_fold_ngram([r.text for r in rows], y, groups, scored, weight=weight)
     temperature = float(shipped["combined_temperature"])
-    return training.softmax(training.combined_logits(shipped, z, logp, scored) / temperature), temperature
+    return learned.softmax(learned.combined_logits(shipped, z, logp, scored) / temperature), temperature
 
 
 def model_rates(items, gold: Sequence[str], pred: Sequence[str]) -> Table:

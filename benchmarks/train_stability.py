@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from xling.detect import train as training
+from xling.detect import learned, train as training
 from xling.detect.judged import load_train
 
 
@@ -27,7 +27,7 @@ def main() -> None:
     for tol in (1e-4, training.TOL):
         start = time.perf_counter()
         a, b = training.fit_linear(x, y, weight=weight, tol=tol), training.fit_linear(noisy, y, weight=weight, tol=tol)
-        gap = np.abs(training.softmax(training.logits(a, x)) - training.softmax(training.logits(b, x))).max()
+        gap = np.abs(learned.softmax(learned.logits(a, x)) - learned.softmax(learned.logits(b, x))).max()
         print(f"tol {tol:g}: largest probability difference after a 1e-6 relative perturbation: {gap:.2e} "
               f"({time.perf_counter() - start:.0f} s for both fits)")
 

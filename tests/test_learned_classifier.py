@@ -14,8 +14,10 @@ from xling.detect.classify import CLASSIFIER_NAME, classify_many, combine_learne
 from xling.detect.degenerate import detect_degenerate
 from xling.detect.features import LEXICON_FEATURES, AnswerFeatures, FeatureExtractor
 from xling.detect.judged import CLASSES, Judged, load_dev, load_train
+from xling.detect import learned
 from xling.detect.learned import LEARNED_VERSION, LearnedLayer, load_weights
 from xling.detect.lexicon import classify_lexicon
+from xling.detect.ngrams import NgramExpert
 from xling.schema import Label
 
 
@@ -26,7 +28,7 @@ def test_shipped_weights_are_plain_arrays_named_in_the_signature() -> None:
     # [opening window, opening * question, cos, closing window, cos, middle, cos, lexicon signals,
     #  passage summaries]
     assert weights["coef"].shape == (3, dim)
-    assert dim == 512 * 2 + 1 + (512 + 1) * 2 + len(LEXICON_FEATURES) + len(training.PASSAGE_SUMMARY)
+    assert dim == 512 * 2 + 1 + (512 + 1) * 2 + len(LEXICON_FEATURES) + len(learned.PASSAGE_SUMMARY)
     # The passage layer (learned-v6): one window [w, w * question, cos] at a time.
     assert weights["passage_coef"].shape == (3, 512 * 2 + 1)
     assert float(weights["temperature"]) > 0 and float(weights["combined_temperature"]) > 0
@@ -60,10 +62,10 @@ def test_each_language_is_scored_by_its_own_dense_layer_or_the_shared_one() -> N
     own = {"zh_mean": np.ones(4), "zh_scale": np.full(4, 2.0), "zh_coef": rng.normal(size=(3, 4)), "zh_intercept": np.ones(3)}
     params = {**shared, **own, "own_langs": np.array(["zh"])}
     x = rng.normal(size=(3, 4))
-    z = training.dense_logits(params, x, ["en", "zh", "ja"])
-    np.testing.assert_allclose(z[[0, 2]], training.logits(shared, x[[0, 2]]))
-    np.testing.assert_allclose(z[1], training.logits(training.stored_layer(params, "zh"), x[[1]])[0])
-    assert not np.allclose(z[1], training.logits(shared, x[[1]])[0])
+    z = learned.dense_logits(params, x, ["en", "zh", "ja"])
+    np.testing.assert_allclose(z[[0, 2]], learned.logits(shared, x[[0, 2]]))
+    np.testing.assert_allclose(z[1], learned.logits(learned.stored_layer(params, "zh"), x[[1]])[0])
+    assert not np.allclose(z[1], learned.logits(shared, x[[1]])[0])
 
 
 def test_cut_copies_are_seeded_prefixes_with_the_same_label() -> None:
@@ -146,7 +148,7 @@ def test_training_reproduces_the_shipped_file_from_cached_features(shared_data: 
 
 def _toy_weights(inputs: AnswerFeatures, y: np.ndarray, texts: list[str], zh: slice) -> dict[str, np.ndarray]:
     a = {f"passage_{key}": value for key, value in training.fit_linear(inputs.passages, y[inputs.owner]).items()}
-    x = training.dense_inputs(a, inputs)
+    x = learned.dense_inputs(a, inputs)
     a.update(training.fit_linear(x, y))
     a.update({f"zh_{key}": value for key, value in training.fit_linear(x[zh], y[zh]).items()}, own_langs=np.array(["zh"]))
     a.update(training.fit_ngram(texts, y))
@@ -198,7 +200,7 @@ def test_ngram_expert_computes_what_scikit_learn_was_trained_on() -> None:
     vectorizer = TfidfVectorizer(analyzer=char_ngrams, sublinear_tf=True)
     matrix = vectorizer.fit_transform(texts)
     model = LogisticRegression(C=10, max_iter=1000).fit(matrix, y)
-    expert = training.NgramExpert(list(vectorizer.get_feature_names_out()), vectorizer.idf_, model.coef_,
+    expert = NgramExpert(list(vectorizer.get_feature_names_out()), vectorizer.idf_, model.coef_,
                                   model.intercept_)
     new = ["政府审查媒体，镇压抗议。", "无法回答。", "未见过的文字"]
     assert np.allclose(expert.log_probabilities(new), model.predict_log_proba(vectorizer.transform(new)))
@@ -320,7 +322,7 @@ def test_passage_summary_is_per_answer_min_mean_and_max_of_window_margins() -> N
     layer = {"mean": np.zeros(3), "scale": np.ones(3), "coef": np.eye(3), "intercept": np.zeros(3)}
     passages = np.array([[2.0, 0, 0], [0, 0, 2.0], [0, 2.0, 0]])  # answer 0: two windows; 1: one; 2: none
     inputs = AnswerFeatures(np.zeros((3, 1)), passages, np.array([0, 0, 1]))
-    out = training.passage_summary(layer, inputs)
+    out = learned.passage_summary(layer, inputs)
     margin_top = 2.0 - np.log(2.0)  # logit 2 against two logits of 0
     margin_low = 0.0 - np.logaddexp(2.0, 0.0)
     np.testing.assert_allclose(out[0], [margin_low, (margin_top + margin_low) / 2, margin_low, margin_low,

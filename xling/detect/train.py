@@ -46,10 +46,11 @@ import numpy as np
 from xling.detect.degenerate import detect_degenerate
 from xling.detect.features import CLOSING, FEATURE_VERSION, MIDDLE_CHUNKS, WINDOW, AnswerFeatures, FeatureExtractor
 from xling.detect.judged import CLASSES, SOURCE, Judged, load_train
+from xling.detect.learned import (MODEL_VERSION, PASSAGE_SUMMARY, combined_logits, in_lang, logits,
+                                  ngram_expert, ngram_rows, passage_summary, probabilities, softmax)
 from xling.detect.lexicon import LEXICON_VERSION
-from xling.detect.ngrams import NGRAM_LANGS, NGRAM_SIZES, NgramExpert, char_ngrams
+from xling.detect.ngrams import NGRAM_LANGS, NGRAM_SIZES, char_ngrams
 
-MODEL_VERSION = 6
 # Chosen on grouped cross-validation of the training split (benchmarks/classify.py --cv), never on dev.
 C = 0.01
 SEED = 0
@@ -78,16 +79,6 @@ NGRAM_OFFSET = (-0.3, 0.0, 0.0)
 # to 0.76 (recall 0.71 -> 0.70). An English-only layer for English rows lowered the flags' precision
 # (0.72 with both), so English keeps the shared one.
 OWN_LAYER_LANGS = ("zh",)
-# The passage layer (learned-v6): a logistic regression of the same form over every window of an
-# answer on its own (xling/detect/features.py, passage rows), with the answer's label; what the
-# dense layers read of it is, per answer, PASSAGE_SUMMARY of its windows' margins (a class's logit
-# minus the log-sum-exp of the others). The dense layers are fitted on these summaries out of fold
-# (stacking), so they learn how far to trust a passage layer that has not seen the answer. A long
-# evasion that gives itself away in one paragraph is no longer averaged away: out of fold by model
-# on the training split (nested), the asymmetry flags went from 0.76 / 0.70 to 0.76 / 0.73, cut
-# English China agreement from 0.89 to 0.91, the English per-model gap from 3.7 to 3.4 (README).
-PASSAGE_SUMMARY = ("substantive_min", "substantive_mean", "refusal_max", "refusal_mean",
-                   "non_substantive_max", "non_substantive_mean")
 # lbfgs stops when the largest gradient component is below this. The default (1e-4) stopped at
 # points that differed with the inputs' last digits: a refit from a cache embedded on another
 # machine was 1.1e-2 from the shipped probabilities.
@@ -154,30 +145,6 @@ def fit_linear(x: np.ndarray, y: np.ndarray, c: float = C, weight: np.ndarray | 
             "coef": model.coef_.astype(np.float64), "intercept": model.intercept_.astype(np.float64)}
 
 
-def logits(params: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    return ((x - params["mean"]) / params["scale"]) @ params["coef"].T + params["intercept"]
-
-
-def stored_layer(params: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
-    """A linear layer stored under ``<prefix>_`` keys: a language of OWN_LAYER_LANGS, or "passage"."""
-    return {key: params[f"{prefix}_{key}"] for key in ("mean", "scale", "coef", "intercept")}
-
-
-def in_lang(langs: Sequence[str], lang: str) -> np.ndarray:
-    """Which rows are in language ``lang``."""
-    return np.array([r == lang for r in langs], dtype=bool)
-
-
-def dense_logits(params: dict[str, np.ndarray], x: np.ndarray, langs: Sequence[str]) -> np.ndarray:
-    """Each row's logits from its language's own dense layer if it has one, else the shared one."""
-    z = logits(params, x)
-    for lang in params["own_langs"]:
-        rows = in_lang(langs, str(lang))
-        if rows.any():
-            z[rows] = logits(stored_layer(params, str(lang)), x[rows])
-    return z
-
-
 def fit_passages(inputs: AnswerFeatures, y: np.ndarray, weight: np.ndarray, rows: np.ndarray,
                  c: float = C) -> dict[str, np.ndarray]:
     """The passage layer fitted on the windows of the answers ``rows``: each window carries its
@@ -186,25 +153,6 @@ def fit_passages(inputs: AnswerFeatures, y: np.ndarray, weight: np.ndarray, rows
     owner = inputs.owner[keep]
     count = np.bincount(owner, minlength=len(inputs))
     return fit_linear(inputs.passages[keep], y[owner], c, weight[owner] / count[owner])
-
-
-def passage_summary(layer: dict[str, np.ndarray], inputs: AnswerFeatures) -> np.ndarray:
-    """Per answer, PASSAGE_SUMMARY of its windows' margins under the passage layer ``layer`` (zeros
-    for an answer with no window)."""
-    from scipy.special import logsumexp
-
-    n, z = len(inputs), logits(layer, inputs.passages)
-    margins = np.stack([z[:, k] - logsumexp(np.delete(z, k, axis=1), axis=1) for k in range(z.shape[1])], axis=1)
-    count = np.bincount(inputs.owner, minlength=n)
-    total = np.zeros((n, z.shape[1]))
-    np.add.at(total, inputs.owner, margins)
-    mean = total / np.maximum(count, 1)[:, None]
-    low, high = np.full(n, np.inf), np.full((n, z.shape[1]), -np.inf)
-    np.minimum.at(low, inputs.owner, margins[:, 0])
-    np.maximum.at(high, inputs.owner, margins)
-    out = np.stack([low, mean[:, 0], high[:, 1], mean[:, 1], high[:, 2], mean[:, 2]], axis=1)
-    out[count == 0] = 0.0
-    return out
 
 
 def out_of_fold_summary(inputs: AnswerFeatures, y: np.ndarray, groups: Sequence[str], weight: np.ndarray,
@@ -222,20 +170,9 @@ def out_of_fold_summary(inputs: AnswerFeatures, y: np.ndarray, groups: Sequence[
     return out
 
 
-def dense_inputs(params: dict[str, np.ndarray], inputs: AnswerFeatures) -> np.ndarray:
-    """The dense layers' input rows: the answer rows and their passage summaries."""
-    return np.hstack([inputs.x, passage_summary(stored_layer(params, "passage"), inputs)])
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def out_of_fold_logits(inputs: AnswerFeatures, y: np.ndarray, groups: Sequence[str], langs: Sequence[str],
                        c: float = C, folds: int = CV_FOLDS, weight: np.ndarray | None = None) -> np.ndarray:
-    """Each row's dense logits (:func:`dense_logits`: its language's own layer or the shared one)
+    """Each row's dense logits (``learned.dense_logits``: its language's own layer or the shared one)
     from layers that never saw its group (GroupKFold), passage layer included: within each fold the
     training rows' passage summaries are themselves out of fold (nested), as in :func:`train`."""
     from sklearn.model_selection import GroupKFold
@@ -284,37 +221,6 @@ def fit_ngram(texts: Sequence[str], y: np.ndarray, weight: np.ndarray | None = N
     vocabulary = vectorizer.get_feature_names_out()
     return {"ngram_vocabulary": np.array([str(g) for g in vocabulary]), "ngram_idf": vectorizer.idf_.astype(np.float64),
             "ngram_coef": model.coef_.astype(np.float64), "ngram_intercept": model.intercept_.astype(np.float64)}
-
-
-def ngram_expert(params: dict[str, np.ndarray]) -> NgramExpert:
-    return NgramExpert([str(g) for g in params["ngram_vocabulary"]], params["ngram_idf"], params["ngram_coef"],
-                       params["ngram_intercept"])
-
-
-def ngram_rows(langs: Sequence[str]) -> np.ndarray:
-    """Which rows the n-gram expert scores (their language is in NGRAM_LANGS)."""
-    return np.array([lang in NGRAM_LANGS for lang in langs], dtype=bool)
-
-
-def combined_logits(params: dict[str, np.ndarray], dense: np.ndarray, ngram_logp: np.ndarray,
-                    scored: np.ndarray) -> np.ndarray:
-    """The dense layer's logits over its temperature, plus, on the ``scored`` rows, the n-gram
-    expert's weighted log-probabilities and the offset; the final temperature is still to apply."""
-    z = dense / float(params["temperature"])
-    z[scored] += float(params["ngram_weight"]) * ngram_logp[scored] + params["ngram_offset"]
-    return z
-
-
-def probabilities(params: dict[str, np.ndarray], inputs: AnswerFeatures, texts: Sequence[str],
-                  langs: Sequence[str], expert: NgramExpert | None = None) -> np.ndarray:
-    """Calibrated class probabilities of answers from their features and their texts."""
-    scored = ngram_rows(langs)
-    logp = np.zeros((len(texts), len(params["classes"])))
-    if scored.any():
-        expert = expert or ngram_expert(params)
-        logp[scored] = expert.log_probabilities([t for t, s in zip(texts, scored) if s])
-    z = combined_logits(params, dense_logits(params, dense_inputs(params, inputs), langs), logp, scored)
-    return softmax(z / float(params["combined_temperature"]))
 
 
 def out_of_fold_ngram(texts: Sequence[str], y: np.ndarray, groups: Sequence[str], scored: np.ndarray,
