@@ -406,10 +406,14 @@ def flag_counts(items, verdicts, p, gate: float) -> dict:
                               official_terms=c.official_terms, probabilities=c.probabilities))
     flags = find_flags(records, [], {}, ("en", "zh"))
     flagged = {(f.model, f.prompt_id) for f in flags if f.type.value in ("refusal_asymmetry", "official_line_asymmetry")}
-    good = [m for m in models
+    return {"truth": truth, "flagged": flagged, "models": models, "good": good_models(models, truth, flagged)}
+
+
+def good_models(models: Sequence[str], truth: set, flagged: set) -> list[str]:
+    """The models whose own flags (``(model, question_id)`` pairs) reach precision and recall 0.9."""
+    return [m for m in models
             if (t := {q for q in truth if q[0] == m}) and (f := {q for q in flagged if q[0] == m})
             and len(t & f) / len(f) >= 0.9 and len(t & f) / len(t) >= 0.9]
-    return {"truth": truth, "flagged": flagged, "models": models, "good": good}
 
 
 def cv_flags(console: Console, gates: Sequence[float] = ()) -> None:
@@ -441,6 +445,12 @@ def cv_flags(console: Console, gates: Sequence[float] = ()) -> None:
         table.add_row(f"{gate:g}" + (" (shipped)" if gate == LEARNED_SURE else ""), str(len(counts["models"])),
                       str(len(truth)), str(len(flagged)), str(len(hit)), _f(_ratio(len(hit), len(flagged))),
                       _f(_ratio(len(hit), len(truth))), str(len(counts["good"])))
+    # The same count with SpeechMap's earlier judge in xling's place: how far a second judge gets.
+    other = asymmetric_requests(items, [i.earlier for i in items])[0] & asymmetric_requests(items, [i.gold for i in items])[1]
+    hit = counts["truth"] & other
+    table.add_row("earlier judge (GPT-4o)", str(len(counts["models"])), str(len(counts["truth"])), str(len(other)),
+                  str(len(hit)), _f(_ratio(len(hit), len(other))), _f(_ratio(len(hit), len(counts["truth"]))),
+                  str(len(good_models(counts["models"], counts["truth"], other))))
     console.print(table)
 
 
