@@ -378,6 +378,13 @@ def asymmetric_requests(items, labels: Sequence[str]) -> tuple[set, set]:
     return {key for key in both if (by_request[key]["en"] == "substantive") != (by_request[key]["zh"] == "substantive")}, both
 
 
+def earlier_judge_flags(items) -> tuple[set, set]:
+    """The current judge's asymmetric requests and the earlier judge's (GPT-4o, ``Judged.earlier``)
+    among the same requests asked in both languages: the earlier judge as a flagger."""
+    truth, both = asymmetric_requests(items, [i.gold for i in items])
+    return truth, asymmetric_requests(items, [i.earlier for i in items])[0] & both
+
+
 def flag_counts(items, verdicts, p, gate: float) -> dict:
     """The label-asymmetry flags of the China requests in ``items`` (whole answers) that were asked
     in both languages, each answer labelled by the default combination from its probabilities row
@@ -446,7 +453,7 @@ def cv_flags(console: Console, gates: Sequence[float] = ()) -> None:
                       str(len(truth)), str(len(flagged)), str(len(hit)), _f(_ratio(len(hit), len(flagged))),
                       _f(_ratio(len(hit), len(truth))), str(len(counts["good"])))
     # The same count with SpeechMap's earlier judge in xling's place: how far a second judge gets.
-    other = asymmetric_requests(items, [i.earlier for i in items])[0] & asymmetric_requests(items, [i.gold for i in items])[1]
+    other = earlier_judge_flags(items)[1]
     hit = counts["truth"] & other
     table.add_row("earlier judge (GPT-4o)", str(len(counts["models"])), str(len(counts["truth"])), str(len(other)),
                   str(len(hit)), _f(_ratio(len(hit), len(other))), _f(_ratio(len(hit), len(counts["truth"]))),
@@ -472,9 +479,8 @@ def judges(console: Console) -> None:
         results[name] = score([names[i.gold] for i in part], [names[i.earlier] for i in part])
     console.print(summary_table("SpeechMap's earlier judge (GPT-4o) against the current one, training split", results))
     console.print(class_table("the same, per class", results))
-    truth, both = asymmetric_requests(items, [i.gold for i in items])
-    other, _ = asymmetric_requests(items, [i.earlier for i in items])
-    other &= both
+    truth, other = earlier_judge_flags(items)
+    both = asymmetric_requests(items, [i.gold for i in items])[1]
     console.print(f"Asymmetric requests (en vs zh, {len(both)} asked in both): current judge {len(truth)}, "
                   f"earlier judge {len(other)}, both {len(truth & other)}: the earlier judge as a flagger has "
                   f"precision {_f(_ratio(len(truth & other), len(other)))}, recall {_f(_ratio(len(truth & other), len(truth)))}")
