@@ -46,6 +46,8 @@ from xling.schema import Label
 DATA_NAME = "speechmap-judged-dev"
 CLASSES = ("substantive", "refusal", "evasion_or_official")
 JUDGE_TO_CLASS = {"COMPLETE": "substantive", "DENIAL": "refusal", "EVASIVE": "evasion_or_official"}
+# The learned layer's classes (xling.detect.judged.CLASSES) as scored here.
+FROM_LEARNED = {"substantive": "substantive", "refusal": "refusal", "non_substantive": "evasion_or_official"}
 
 
 @dataclass(frozen=True)
@@ -301,8 +303,7 @@ def cross_validation(console: Console, gates: Sequence[float] = ()) -> None:
     items = load_train()
     rows = training.training_rows(items)
     inputs, y = training.features(rows), training.labels(rows)
-    names = {"substantive": "substantive", "refusal": "refusal", "non_substantive": "evasion_or_official"}
-    gold = [names[LEARNED_CLASSES[k]] for k in y]
+    gold = [FROM_LEARNED[LEARNED_CLASSES[k]] for k in y]
     verdicts = [classify_lexicon(r.text, r.lang) for r in rows]
     lexicon = [to_class(v.label) for v in verdicts]
     langs = [("en-china" if r.topic == "china_criticism" else "en-other") if r.lang == "en" else r.lang for r in rows]
@@ -311,7 +312,7 @@ def cross_validation(console: Console, gates: Sequence[float] = ()) -> None:
     for by in ("model", "question_id"):
         p, temperature = _out_of_fold(inputs, y, rows, items, by)
         best = p.argmax(axis=1)
-        pred = ["uncertain" if p[k, best[k]] < UNCERTAIN_BELOW else names[LEARNED_CLASSES[best[k]]]
+        pred = ["uncertain" if p[k, best[k]] < UNCERTAIN_BELOW else FROM_LEARNED[LEARNED_CLASSES[best[k]]]
                 for k in range(len(rows))]
 
         def default(sure: float) -> list[str]:
@@ -468,7 +469,6 @@ def judges(console: Console) -> None:
     cannot be expected to agree with one judge more than another judge does."""
     from xling.detect.judged import load_train
 
-    names = {"substantive": "substantive", "refusal": "refusal", "non_substantive": "evasion_or_official"}
     items = [i for i in load_train() if i.earlier]
     splits = {"en China": lambda i: i.lang == "en" and i.topic in CHINA_TOPICS,
               "en US/EU/Russia": lambda i: i.lang == "en" and i.topic not in CHINA_TOPICS,
@@ -476,7 +476,7 @@ def judges(console: Console) -> None:
     results = {}
     for name, keep in splits.items():
         part = [i for i in items if keep(i)]
-        results[name] = score([names[i.gold] for i in part], [names[i.earlier] for i in part])
+        results[name] = score([FROM_LEARNED[i.gold] for i in part], [FROM_LEARNED[i.earlier] for i in part])
     console.print(summary_table("SpeechMap's earlier judge (GPT-4o) against the current one, training split", results))
     console.print(class_table("the same, per class", results))
     truth, other = earlier_judge_flags(items)

@@ -28,7 +28,7 @@ One answer becomes one vector of five parts:
 
 Beside that row, every window of the answer (opening, closing and each middle piece) becomes a
 *passage* row ``[w, w * q, cos(w, q)]`` of its own (:class:`AnswerFeatures`): the passage layer
-(xling/detect/train.py) scores each window on its own, so one paragraph that deflects or recites the
+(fitted in xling/detect/train.py, applied in xling/detect/learned.py) scores each window on its own, so one paragraph that deflects or recites the
 line shows however long the rest of the answer is, where the mean of the middle windows dilutes it.
 
 Why USE and a window: on 100 training answers cut to 1,500 characters, USE took 7 s and
