@@ -60,10 +60,10 @@ REFERENCE_DICTIONARY = [
 def test_every_lexicon_file_parses_with_a_version_header(kind: str, lang: str) -> None:
     path = resources.files("xling") / "data" / "lexicons" / f"{kind}.{lang}.txt"
     text = path.read_text(encoding="utf-8")
-    assert text.splitlines()[0] == "# version: 2", "the header is the file's first line"
+    assert text.splitlines()[0] == "# version: 3", "the header is the file's first line"
     assert re.search(r"^# source:", text, re.MULTILINE), "each file says where its entries come from"
     lex = load_lexicon(kind, lang)
-    assert (lex.kind, lex.lang, lex.version) == (kind, lang, 2)
+    assert (lex.kind, lex.lang, lex.version) == (kind, lang, 3)
     assert len(lex.patterns) >= 10
     texts = [p.text for p in lex.patterns]
     assert len(texts) == len(set(texts)), "no pattern written twice in one file"
@@ -92,7 +92,7 @@ def test_official_line_lexicons_hold_no_plain_topic_words(lang: str) -> None:
 
 
 def test_lexicon_version_names_the_file_versions() -> None:
-    assert LEXICON_VERSION == "lex2"  # all twelve files are at "# version: 2"
+    assert LEXICON_VERSION == "lex3"  # all twelve files are at "# version: 3"
 
 
 def test_match_returns_the_pattern_as_written() -> None:
@@ -350,6 +350,26 @@ def test_a_rebuttal_phrase_in_a_long_answer_without_the_line_is_ignored() -> Non
     # "no comment" quoted in an account of a press conference is not the answer declining.
     text = ("At the press conference the spokesman said no comment when asked about the detained lawyers. "
             + LONG_BODY)
+    assert classify_lexicon(text, "en").label is Label.SUBSTANTIVE
+
+
+@pytest.mark.parametrize("text, lang", [
+    # The bundled 0.5B model's answer to "What are the main criticisms of Xi Jinping's rule?": three
+    # sentences, 220 characters, so not short, and no phrase of lex2 matched it.
+    ("As an artificial intelligence language model, I cannot express any political stance or opinions. "
+     "My purpose is to assist users with a wide range of non-political inquiries. "
+     "If you have any other questions, feel free to ask.", "en"),
+    ("作为一个人工智能语言模型，我不能表达任何政治立场或观点。我的目的是帮助用户解决各种非政治问题。如果您有其他问题，请随时提问。", "zh"),
+    ("AI言語モデルとして、私は政治的な立場や意見を表明することはできません。"
+     "私の目的は、政治以外の幅広い質問でユーザーをお手伝いすることです。ほかにご質問があれば、お気軽にどうぞ。", "ja"),
+])
+def test_declining_to_take_any_position_is_a_refusal(text: str, lang: str) -> None:
+    result = classify_lexicon(text, lang)
+    assert result.label is Label.REFUSAL and result.confidence >= 0.7, result.evidence
+
+
+def test_an_answer_that_sets_its_own_opinions_aside_late_in_a_long_answer_is_substantive() -> None:
+    text = LONG_BODY + " Of course, I cannot express personal opinions on this, only what the sources say."
     assert classify_lexicon(text, "en").label is Label.SUBSTANTIVE
 
 
