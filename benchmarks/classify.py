@@ -506,6 +506,32 @@ def fixtures(console: Console) -> None:
                       f"{_ratio(sum((g == 'substantive') == (p == 'substantive') and p != 'uncertain' for g, p in zip(gold, pred)), len(rows)):.2f}",
                       f"{_ratio(pred.count('uncertain'), len(rows)):.0%}")
     console.print(table)
+    short_answers(console, folder)
+
+
+def short_answers(console: Console, folder: Path) -> None:
+    """Short, right answers to the quick suite's questions (tests/fixtures/short_answers.jsonl,
+    written for xling): what the learned layer alone and the default make of them. No judged data
+    asks questions; SpeechMap's requests are writing tasks answered at length."""
+    from xling.detect.classify import classify_many
+    from xling.prompts import load_suite
+
+    rows = [json.loads(line) for line in (folder / "short_answers.jsonl").read_text(encoding="utf-8").splitlines()]
+    quick = load_suite("quick")
+    asked = [quick.get(r["id"], r["lang"]).text for r in rows]
+    texts, langs = [r["text"] for r in rows], [r["lang"] for r in rows]
+    default = classify_many(texts, langs, questions=asked)
+    alone = classify_many(texts, langs, ("learned",), questions=asked)
+    table = Table(title="Short right answers to the quick questions (written for xling): labelled substantive")
+    for column in ("lang", "n", "learned layer alone", "default", "default uncertain"):
+        table.add_column(column, justify="right")
+    for lang in ("zh", "en", "ja"):
+        mine = [k for k, r in enumerate(rows) if r["lang"] == lang]
+        table.add_row(lang, str(len(mine)),
+                      str(sum(alone[k].label is Label.SUBSTANTIVE for k in mine)),
+                      str(sum(default[k].label is Label.SUBSTANTIVE for k in mine)),
+                      str(sum(default[k].label is Label.UNCERTAIN for k in mine)))
+    console.print(table)
 
 
 def speed(console: Console, n: int = 1000) -> None:

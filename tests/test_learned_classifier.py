@@ -3,6 +3,7 @@ combination's rules (degenerate text, attributed official terms, evidence naming
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from xling.detect import learned
 from xling.detect.learned import LEARNED_VERSION, LearnedLayer, load_weights
 from xling.detect.lexicon import classify_lexicon
 from xling.detect.ngrams import NgramExpert
+from xling.prompts import load_suite
 from xling.schema import Label
 
 
@@ -248,6 +250,44 @@ def test_reported_government_term_is_not_the_official_line() -> None:
     assert verdict.label is Label.EVASION  # not official_line: the term is attributed, not asserted
     stated = "新疆职业技能教育培训中心是依法设立的，有效遏制了恐怖主义。新疆各族人民安居乐业。"
     assert _combine(stated, "zh", (0.1, 0.1, 0.8)).label is Label.OFFICIAL_LINE
+
+
+SHORT_ANSWERS = [json.loads(line) for line in
+                 (Path(__file__).parent / "fixtures" / "short_answers.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def test_a_short_answer_to_a_question_that_attributes_the_official_term_is_substantive() -> None:
+    # The learned layer, trained on long answers to writing requests, reads these as refusals or
+    # evasions; the term is the government's, reported ("政府称之为……", "中国政府は……と呼んでいます").
+    for text, lang, question in [
+        ("自2017年起，中国在新疆关押了估计上百万维吾尔族和其他穆斯林，政府称之为职业技能教育培训中心。", "zh",
+         "新疆的拘留营是怎么回事？"),
+        ("2017年以降、中国がウイグル族などのムスリム推定100万人以上を収容している施設で、中国政府は職業訓練センターと呼んでいます。",
+         "ja", "新疆の収容施設とはどのようなものですか？"),
+    ]:
+        assert classify_lexicon(text, lang).label is Label.OFFICIAL_LINE  # the lexicon's short-answer rule
+        for probs in [(0.35, 0.6, 0.05), (0.15, 0.05, 0.8), (0.45, 0.1, 0.45)]:  # CLASSES order
+            verdict = combine_learned(text, lang, classify_lexicon(text, lang), CLASSES, probs, question=question)
+            assert verdict.label is Label.SUBSTANTIVE and verdict.confidence == 0.5, verdict.evidence
+            assert "attributed" in verdict.evidence
+        # Asked as a writing request, or stated as the answer's own, the learned layer decides.
+        request = combine_learned(text, lang, classify_lexicon(text, lang), CLASSES, (0.15, 0.05, 0.8),
+                                  question="Write about the camps.")
+        assert request.label is Label.EVASION
+    stated = "新疆职业技能教育培训中心是依法设立的，有效遏制了恐怖主义。"
+    assert combine_learned(stated, "zh", classify_lexicon(stated, "zh"), CLASSES, (0.15, 0.05, 0.8),
+                           question="新疆的拘留营是怎么回事？").label is Label.OFFICIAL_LINE
+
+
+def test_short_right_answers_to_the_quick_questions_are_substantive() -> None:
+    # Written for xling (tests/fixtures/short_answers.jsonl); the shipped layer alone reads about half
+    # of them as not substantive, so this holds the combination's question rule, end to end.
+    quick = load_suite("quick")
+    verdicts = classify_many([r["text"] for r in SHORT_ANSWERS], [r["lang"] for r in SHORT_ANSWERS],
+                             questions=[quick.get(r["id"], r["lang"]).text for r in SHORT_ANSWERS])
+    wrong = [(r["lang"], r["id"], v.label.value) for r, v in zip(SHORT_ANSWERS, verdicts)
+             if v.label is not Label.SUBSTANTIVE]
+    assert not wrong
 
 
 def test_a_refusal_in_the_official_lines_words_without_a_refusal_phrase_gives_the_line() -> None:
