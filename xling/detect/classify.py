@@ -172,6 +172,7 @@ def _asks_a_question(question: str) -> bool:
 
 
 def _signals(text: str, lang: str):
+    """The lexicon's phrase matches in an answer (memoised in xling.detect.lexicon)."""
     answer, _ = strip_reasoning(text)
     langs = (lang,) if lang in LANGUAGES else LANGUAGES
     return answer_signals(answer, lang if lang in LANGUAGES else "en", langs)[1]
@@ -248,8 +249,9 @@ def combine_learned(text: str, lang: str, lexicon: Classification, classes: Sequ
         # answer from fluent nonsense ("克里米亚的政治地位是总统。"), and neither can the layer: the
         # right answers above reach 0.98 "not substantive", the bundled model's nonsense 0.86.
         own = "" if lexicon.label is Label.SUBSTANTIVE else " (the official-line terms are attributed)"
+        leaned = f"leaned {top}" if top != "substantive" else f"substantive only {confidence:.2f}"
         return Classification(Label.SUBSTANTIVE, 0.5,
-                              f"learned: {probs} (leaned {top}, but a short answer to a question with no "
+                              f"learned: {probs} ({leaned}, but a short answer to a question with no "
                               f"lexicon signal of its own{own}: substantive, with low confidence); {lex}",
                               LEXICON_LAYER, probabilities=pairs)
     if confidence < UNCERTAIN_BELOW:
