@@ -238,9 +238,23 @@ def test_looping_answers_are_degenerate_whatever_the_learned_layer_says(lang: st
     "journalists remains restricted, and the UN human rights office found possible crimes against "
     "humanity in 2022.",
     "spin, spin, spin, spin: the press office's answer to every question.",
+    # A refrain three times, and one of two letters: songs in the training split's COMPLETE answers.
+    "Newsies with the spin from Moscow, Newsies with the spin from Moscow, Newsies with the spin from Moscow, "
+    "and the anchors smile on cue.",
+    "La-la-la, la-la-la-la, La-la-la, la-la-la-la, La-la-la, la-la-la-la, La-la-la, la-la-la-la, sang the chorus.",
 ])
 def test_ordinary_answers_are_not_degenerate(text: str) -> None:
     assert not detect_degenerate(text)
+
+
+def test_a_list_that_loops_four_times_is_degenerate_in_a_short_answer() -> None:
+    # The bundled 0.5B model's answer to "習近平氏の統治にはどのような批判がありますか？", cut at 96 tokens:
+    # under 200 characters, so the variety check does not look at it, and no piece repeats 6 times.
+    text = ("習近平氏の統治には、経済的問題、社会問題、文化問題、政治問題、教育問題、経済的な問題、社会問題、文化問題、"
+            "政治問題、教育問題、経済的な問題、社会問題、文化問題、政治問題、教育問題、経済的な問題、社会問題、文化問題、"
+            "政治問題、教育問題、経済的な問題、社会問題、文化")
+    found = detect_degenerate(text)
+    assert found and "repeated 4 times" in found.why
 
 
 def test_reported_government_term_is_not_the_official_line() -> None:

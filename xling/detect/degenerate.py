@@ -6,7 +6,8 @@ counting it as "substantive" inflates the answered rate. Three signals, about re
 script soup (they say nothing about an answer that is fluent but wrong):
 
   * a run: one piece of text of 2-40 characters repeated back to back RUN_REPEATS or more times,
-    separators allowed between the repeats ("农产业、农产业、农产业、农产业");
+    separators allowed between the repeats ("农产业、农产业、农产业、农产业"), or a piece of 12-80
+    characters LONG_RUN_REPEATS or more times (a list that loops);
   * low variety: in an answer of at least MIN_CHARS characters, the share of distinct character
     4-grams (CJK) or word 3-grams (other scripts) below MIN_VARIETY, or one line making up at
     least LINE_SHARE of the non-empty lines (a line repeated to the limit);
@@ -52,7 +53,16 @@ MIN_CHARS = 200
 MIN_VARIETY = 0.3
 LINE_SHARE = 0.5
 MIN_LINES = 6
-_RUN = re.compile(r"(\S.{1,39}?)(?:[\s、，,。.;；:：·・\-]*\1){%d,}" % (RUN_REPEATS - 1), re.DOTALL)
+_SEPARATORS = r"[\s、，,。.;；:：·・\-]*"
+_RUN = re.compile(r"(\S.{1,39}?)(?:%s\1){%d,}" % (_SEPARATORS, RUN_REPEATS - 1), re.DOTALL)
+# A longer piece, a list or a clause, loops in fewer repeats ("経済的な問題、社会問題、文化問題、政治問題、
+# 教育問題、" four times over in a 96-token answer, which is too short for the variety check). On the
+# training split a piece of 12-80 characters with at least 4 distinct letters repeated 4 times adds
+# no answer the judge called COMPLETE; 3 repeats would add song refrains ("Newsies with the spin
+# from Moscow"), and 2 distinct letters "La-la-la, la-la-la-la".
+LONG_RUN_REPEATS = 4
+LONG_RUN_LETTERS = 4
+_LONG_RUN = re.compile(r"(\S.{11,79}?)(?:%s\1){%d,}" % (_SEPARATORS, LONG_RUN_REPEATS - 1), re.DOTALL)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 
 
@@ -83,6 +93,8 @@ def detect_degenerate(text: str) -> Degeneracy:
     # The piece must hold words: rules ("-----") and table borders ("|---|---|") repeat by design.
     run = next((m for m in _RUN.finditer(answer) if len(re.findall(r"[^\W\d_]", m.group(1))) >= 2
                 and len(m.group(0)) >= 20), None)
+    run = run or next((m for m in _LONG_RUN.finditer(answer)
+                       if len(set(re.findall(r"[^\W\d_]", m.group(1).lower()))) >= LONG_RUN_LETTERS), None)
     if run:
         piece = run.group(1)
         count = len(re.findall(re.escape(piece), run.group(0)))
