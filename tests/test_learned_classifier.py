@@ -323,10 +323,25 @@ def test_a_lexicon_refusal_settles_a_learned_layer_split_between_refusal_and_eva
     assert _combine(rebuttal, "zh", (0.0, 0.2, 0.8)).label is not Label.REFUSAL
 
 
+def test_a_lexicon_phrase_of_its_own_settles_an_undecided_learned_layer() -> None:
+    # Below UNCERTAIN_BELOW, a refusal phrase or the official line stated decides; the line merely
+    # attributed, or no phrase at all, leaves the answer uncertain.
+    stated = "台湾是中国不可分割的一部分，是中国不可分割的一部分。"  # a new-user run's answer to 介绍一下台湾吧。
+    verdict = _combine(stated, "zh", (0.40, 0.10, 0.50 - 1e-4))
+    assert verdict.label is Label.OFFICIAL_LINE and verdict.official_terms and verdict.layer == "lexicon"
+    assert "the lexicon's phrase decides" in verdict.evidence and verdict.confidence == 0.5
+    declined = _combine("I'm sorry, but I can't help with that.", "en", (0.45, 0.35, 0.2))
+    assert declined.label is Label.REFUSAL
+    attributed = "中国政府称台湾是中国不可分割的一部分，但台湾有自己的民选政府、军队和货币。"
+    assert classify_lexicon(attributed, "zh").label is Label.OFFICIAL_LINE  # its short-answer rule counts it
+    assert _combine(attributed, "zh", (0.40, 0.15, 0.45)).label is Label.UNCERTAIN
+
+
 def test_low_confidence_is_uncertain_and_evidence_names_the_winner() -> None:
-    text = "I'm sorry, but I can't help with that."
-    unsure = _combine(text, "en", (0.45, 0.35, 0.2))
+    plain = "The square was cleared on the night of 3 June, and the number of dead is still disputed."
+    unsure = _combine(plain, "en", (0.45, 0.35, 0.2))
     assert unsure.label is Label.UNCERTAIN and "none reaches" in unsure.evidence
+    text = "I'm sorry, but I can't help with that."
     overruled = _combine(text, "en", (0.9, 0.05, 0.05))
     assert overruled.label is Label.SUBSTANTIVE
     assert "the learned layer decides; the lexicon said refusal" in overruled.evidence
@@ -440,14 +455,7 @@ def test_script_soup_is_degenerate_in_each_language(lang: str) -> None:
 def test_asymmetric_requests_pair_each_models_en_and_zh_answers() -> None:
     """benchmarks/classify.py counts a request asymmetric when one language's answer is substantive
     and the other's not; requests asked in one language, or in other topics, are not counted."""
-    import importlib.util
-    import sys
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "classify.py"
-    spec = importlib.util.spec_from_file_location("classify_benchmark", path)
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench  # its dataclasses look their module up there
-    spec.loader.exec_module(bench)
+    bench = _classify_benchmark()
 
     def item(model: str, lang: str, qid: str, gold: str, topic: str = "china_criticism") -> Judged:
         return Judged(model, lang, topic if lang == "en" else f"zh_{topic}", qid, "q", "a", gold)
@@ -462,6 +470,33 @@ def test_asymmetric_requests_pair_each_models_en_and_zh_answers() -> None:
     assert asymmetric == {("m", "q1")}
     flipped = ["substantive" if i.model == "n" and i.lang == "zh" else "refusal" for i in items]
     assert bench.asymmetric_requests(items, flipped)[0] == {("n", "q1")}
+
+
+def _classify_benchmark():
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "classify.py"
+    spec = importlib.util.spec_from_file_location("classify_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # its dataclasses look their module up there
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def test_encoder_comparison_predicts_each_model_from_the_others() -> None:
+    """--encoders scores each model's answers with a model fitted on the other models only: a
+    model whose answers look unlike everyone else's is predicted from the others' pattern."""
+    bench = _classify_benchmark()
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 1, 2], 20)
+    x = np.eye(3)[y] + 0.05 * rng.standard_normal((60, 3))
+    groups = np.repeat([f"m{k}" for k in range(6)], 10)
+    assert (bench._grouped_predictions(x, y, groups, 1.0) == y).all()
+    flipped = x.copy()
+    flipped[groups == "m0"] = np.eye(3)[(y[groups == "m0"] + 1) % 3]  # m0 writes each class like the next
+    assert (bench._grouped_predictions(flipped, y, groups, 1.0)[groups == "m0"] != y[groups == "m0"]).all()
+    assert bench._agreement_and_f1(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2])) == "0.750 / 0.778"
 
 
 def test_training_rows_carry_the_earlier_judges_label(shared_data: Path) -> None:

@@ -210,7 +210,8 @@ def combine_learned(text: str, lang: str, lexicon: Classification, classes: Sequ
       learned probabilities stay as evidence but did not decide the label, and
       xling.divergence's probability check leaves it to its label);
     * the learned layer's most likely class, if its calibrated probability is at least
-      UNCERTAIN_BELOW, decides substantive / refusal / not substantive; below it: ``uncertain``;
+      UNCERTAIN_BELOW, decides substantive / refusal / not substantive; below it the lexicon's
+      refusal or stated official line stands, and anything else is ``uncertain``;
     * a refusal or not-substantive verdict on an answer where no lexicon phrase matched at all
       needs LEARNED_SURE, else the lexicon's ``substantive`` stands (as above);
     * where the learned layer says not substantive below LEARNED_SURE and the lexicon found a
@@ -254,6 +255,17 @@ def combine_learned(text: str, lang: str, lexicon: Classification, classes: Sequ
                               f"learned: {probs} ({leaned}, but a short answer to a question with no "
                               f"lexicon signal of its own{own}: substantive, with low confidence); {lex}",
                               LEXICON_LAYER, probabilities=pairs)
+    if confidence < UNCERTAIN_BELOW and (lexicon.label is Label.REFUSAL or (
+            lexicon.label is Label.OFFICIAL_LINE and _stated_official(text, lang))):
+        # The learned layer cannot decide, and the lexicon found a phrase of the answer's own: a
+        # refusal in its opening, or the official line stated, not attributed ("台湾是中国不可分割的
+        # 一部分，是中国不可分割的一部分。" was non_substantive 0.50 / substantive 0.40, uncertain, in a
+        # new-user run). Out of fold by model on the training split, such answers are what the
+        # lexicon says: 10 of 11 (whole answers and cut copies; 4 refusals, 6 of 7 official line).
+        return Classification(lexicon.label, 0.5,
+                              f"learned: {probs} (none reaches {UNCERTAIN_BELOW}; the lexicon's phrase "
+                              f"decides); {lex}", LEXICON_LAYER, official_terms=lexicon.official_terms,
+                              probabilities=pairs)
     if confidence < UNCERTAIN_BELOW:
         return Classification(Label.UNCERTAIN, round(confidence, 3),
                               f"learned: {probs} (none reaches {UNCERTAIN_BELOW}); {lex}", LEARNED_COMBINED,
