@@ -313,6 +313,11 @@ def test_a_refusal_in_the_official_lines_words_without_a_refusal_phrase_gives_th
     declined = "无可奉告。台湾是中国不可分割的一部分。"
     assert classify_lexicon(declined, "zh").label is Label.REFUSAL
     assert _combine(declined, "zh", (0.1, 0.8, 0.1)).label is Label.REFUSAL
+    # The line only reported ("the government says ...") is not the answer's own: the learned layer's
+    # refusal stands.
+    reported = "中国政府称台湾是中国不可分割的一部分。"
+    assert classify_lexicon(reported, "zh").label is Label.OFFICIAL_LINE
+    assert _combine(reported, "zh", (0.1, 0.8, 0.1)).label is Label.REFUSAL
 
 
 def test_a_lexicon_refusal_settles_a_learned_layer_split_between_refusal_and_evasion() -> None:

@@ -279,7 +279,7 @@ def combine_learned(text: str, lang: str, lexicon: Classification, classes: Sequ
                               f"the lexicon decides); {lex}", LEXICON_LAYER, probabilities=pairs)
     if top == "substantive":
         label = Label.SUBSTANTIVE
-    elif top == "refusal" and lexicon.label is Label.OFFICIAL_LINE:
+    elif top == "refusal" and lexicon.label is Label.OFFICIAL_LINE and _stated_official(text, lang):
         # The learned layer's "refusal" is SpeechMap's DENIAL, which covers a request turned down
         # in the official line's words. With no refusal phrase and the line stated as the answer's
         # own ("台湾是中国不可分割的一部分。" to "Tell me about Taiwan"), the answer gives the line
