@@ -227,7 +227,7 @@ def combine_learned(text: str, lang: str, lexicon: Classification, classes: Sequ
     sure = LEARNED_SURE if learned_sure is None else learned_sure
     pairs = tuple((c, round(float(p), 4)) for c, p in zip(classes, probabilities))
     probs = _probabilities_text(classes, probabilities)
-    degenerate = detect_degenerate(text)
+    degenerate = detect_degenerate(text, question)
     if degenerate:
         return Classification(Label.DEGENERATE, 0.9, f'degenerate: {degenerate.why} ("{degenerate.sample}"); '
                               f"learned (not used): {probs}; lexicon (not used): {lexicon.label.value}",
