@@ -3,8 +3,8 @@
 Small models cut off by a token limit often end in a loop ("新疆の収容施設は、農業、農産業、農産業、…")
 or repeat one line until the limit. Whatever words such text matches, it is not an answer, and
 counting it as "substantive" inflates the answered rate. Three signals, about repetition and
-script soup (they say nothing about an answer that is fluent but wrong), and a fourth where the
-question is known: the answer only says the question back (ECHO_SIMILARITY):
+script soup (they say nothing about an answer that is fluent but wrong), and, where the question
+is known, an echo:
 
   * a run: one piece of text of 2-40 characters repeated back to back RUN_REPEATS or more times,
     separators allowed between the repeats ("农产业、农产业、农产业、农产业"), or a piece of 12-80
@@ -15,7 +15,8 @@ question is known: the answer only says the question back (ECHO_SIMILARITY):
   * incoherence: the text switches between scripts at least INCOHERENT_SWITCH_RATE times per
     letter in its worst window ("Baidu’s search engine 索引跳过敏感关键词 Kanren Gao,娶妻 video yet汉"),
     or less often but with letters of other scripts and code fragments (Chinese answers that turn
-    into Latin, Arabic and identifier soup).
+    into Latin, Arabic and identifier soup);
+  * an echo: the answer only says the question back (ECHO_SIMILARITY, ECHO_LENGTH).
 
 The repetition thresholds were set on speechmap-judged-train so that no answer its judge called
 COMPLETE is flagged, the incoherence one so that what it flags is script soup (see its comment);
@@ -132,6 +133,7 @@ def detect_degenerate(text: str, question: str = "") -> Degeneracy:
 
 
 def _echoes(answer: str, question: str) -> bool:
+    """Whether the answer is the question said back: letters only, case folded, compared whole."""
     a, q = ("".join(re.findall(r"[^\W_]", t.lower())) for t in (answer, question))
     return bool(q) and len(a) <= ECHO_LENGTH * len(q) and SequenceMatcher(
         None, a, q, autojunk=False).ratio() >= ECHO_SIMILARITY
