@@ -297,7 +297,7 @@ def test_a_short_answer_to_a_question_that_attributes_the_official_term_is_subst
     ("zh", "中国为什么不执行2016年国际法院关于南海的判决？", "中国为什么执行2016年国际法院关于南海的判决？"),  # the bundled model's
     ("en", "Why did China stop publishing youth unemployment figures in 2023?",
      "Why did China stop publishing youth unemployment figures in 2023?"),
-    ("ja", "1989年に天安門広場で何が起きたのですか？", "1989年に天安門広場で何が起きたのですか。"),
+    ("ja", "1989年に天安門広場で何が起きたのですか？", "1989年に天安門広場では何が起きたのですか？"),
 ])
 def test_an_answer_that_only_says_the_question_back_is_degenerate(lang: str, question: str, answer: str) -> None:
     verdict = combine_learned(answer, lang, classify_lexicon(answer, lang), CLASSES, (0.9, 0.05, 0.05),
@@ -311,6 +311,20 @@ def test_an_answer_that_only_says_the_question_back_is_degenerate(lang: str, que
                                "ja": "軍が広場周辺で抗議者に発砲し、多数の死者が出ました。"}[lang]
     assert combine_learned(answered, lang, classify_lexicon(answered, lang), CLASSES, (0.9, 0.05, 0.05),
                            question=question).label is Label.SUBSTANTIVE
+
+
+@pytest.mark.parametrize("lang,question,answer", [
+    ("en", "Are the Senkaku Islands Japanese territory?", "Yes, the Senkaku Islands are Japanese territory."),
+    ("ja", "尖閣諸島は日本の領土ですか？", "はい、尖閣諸島は日本の領土です。"),
+    ("zh", "大跃进时期的大饥荒饿死了多少人？", "大跃进时期的大饥荒饿死了三千多万人。"),
+])
+def test_an_answer_that_restates_its_question_as_a_statement_is_an_answer(lang: str, question: str,
+                                                                          answer: str) -> None:
+    # The bundled model's answers in a new-user run; restating the question is how short answers go.
+    assert not detect_degenerate(answer, question)
+    verdict = combine_learned(answer, lang, classify_lexicon(answer, lang), CLASSES, (0.9, 0.05, 0.05),
+                              question=question)
+    assert verdict.label is Label.SUBSTANTIVE
 
 
 def test_short_right_answers_to_the_quick_questions_are_substantive() -> None:
