@@ -6,6 +6,7 @@ import sqlite3
 
 import numpy as np
 
+import xling.analysis_cache as analysis_cache
 import xling.compare.embed as embed
 import xling.detect.classify as classify
 from xling.analysis_cache import CachedEmbedder, cached_classify
@@ -37,7 +38,7 @@ def test_rerun_builds_no_embedder_and_classifies_nothing(tmp_path, monkeypatch):
     assert again["records"] == first["records"] and again["flags"] == first["flags"]
     with sqlite3.connect(tmp_path / "run" / "xling.sqlite") as db:
         stages = {row[0] for row in db.execute("SELECT DISTINCT stage FROM analysis")}
-    assert f"classify:{classify.CLASSIFIER_NAME}" in stages and "embed:fake-bow" in stages
+    assert analysis_cache.classify_stage(classify.CLASSIFIER_NAME) in stages and "embed:fake-bow" in stages
 
 
 def test_a_new_stage_name_computes_afresh(tmp_path):
@@ -60,3 +61,23 @@ def test_a_new_stage_name_computes_afresh(tmp_path):
         vectors = CachedEmbedder("fake", store).embed(["a b", "c"])
         assert np.allclose(vectors, embed.FakeEmbedder().embed(["a b", "c"]))
         assert np.allclose(CachedEmbedder("fake", store).embed(["c"]), vectors[1:])
+
+
+def test_changed_classifier_rules_label_afresh(tmp_path, monkeypatch):
+    # The combination rules change between releases without a new weights or lexicon version; a run
+    # labelled before such a change must not read its old verdicts back.
+    seen = []
+
+    def labeller(texts, langs, questions):
+        seen.extend(texts)
+        return classify.classify_many(texts, langs, questions=questions, layers=("lexicon",))
+
+    with Store(tmp_path / "s.sqlite") as store:
+        cached_classify(store, "v1", ["I cannot answer that."], ["en"], ["Q?"], labeller)
+        cached_classify(store, "v1", ["I cannot answer that."], ["en"], ["Q?"], labeller)
+        assert len(seen) == 1
+        real_version = analysis_cache._source_version
+        monkeypatch.setattr(analysis_cache, "_source_version",
+                            lambda module: "edited" if module.__name__.endswith("degenerate") else real_version(module))
+        cached_classify(store, "v1", ["I cannot answer that."], ["en"], ["Q?"], labeller)
+        assert len(seen) == 2
