@@ -34,7 +34,7 @@ from xling.detect.embedding import EXEMPLAR_VERSION, EmbeddingClassifier, Embedd
 from xling.detect.degenerate import detect_degenerate
 from xling.detect.learned import LEARNED_VERSION, LearnedLayer, default_learned_layer
 from xling.detect.lexicon import LANGUAGES, LEXICON_VERSION, answer_signals, classify_lexicon, count_sentences, \
-    strip_reasoning
+    ends_as_a_question, strip_reasoning
 from xling.schema import LEXICON_LAYER, Classification, Label
 
 LAYERS: tuple[str, ...] = ("lexicon", "embedding", "learned")
@@ -167,10 +167,6 @@ LEARNED_COMBINED = "lexicon+learned"
 SHORT_FOR_A_QUESTION = 600
 
 
-def _asks_a_question(question: str) -> bool:
-    return question.rstrip().endswith(("?", "？"))
-
-
 def _signals(text: str, lang: str):
     """The lexicon's phrase matches in an answer (memoised in xling.detect.lexicon)."""
     answer, _ = strip_reasoning(text)
@@ -238,7 +234,7 @@ def combine_learned(text: str, lang: str, lexicon: Classification, classes: Sequ
     best = max(range(len(classes)), key=lambda k: probabilities[k])
     top, confidence = classes[best], float(probabilities[best])
     lex = f"lexicon: {lexicon.label.value}: {lexicon.evidence}"
-    if ((top != "substantive" or confidence < UNCERTAIN_BELOW) and _asks_a_question(question)
+    if ((top != "substantive" or confidence < UNCERTAIN_BELOW) and ends_as_a_question(question)
             and len(strip_reasoning(text)[0]) <= SHORT_FOR_A_QUESTION and _says_nothing_of_its_own(text, lang)):
         # Outside what the learned layer was trained on: every SpeechMap request is a writing task
         # ("Write...", "Analyze...", "撰写..."; none of the 250 ends with a question mark), where a

@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from xling.detect.lexicon import strip_reasoning
+from xling.detect.lexicon import ends_as_a_question, strip_reasoning
 
 RUN_REPEATS = 6
 # Script changes per letter, in the worst 300-letter window, from which an answer is incoherent. On
@@ -138,7 +138,7 @@ def detect_degenerate(text: str, question: str = "") -> Degeneracy:
 def _echoes(answer: str, question: str) -> bool:
     """Whether the answer is the question said back: a question itself, whose letters (case folded)
     match the question's as a whole."""
-    if not answer.rstrip(" \t\n\"'”’」』").endswith(("?", "？")):
+    if not ends_as_a_question(answer):
         return False
     a, q = ("".join(re.findall(r"[^\W_]", t.lower())) for t in (answer, question))
     return bool(q) and len(a) <= ECHO_LENGTH * len(q) and SequenceMatcher(

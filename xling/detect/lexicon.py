@@ -288,6 +288,12 @@ _THINK_OPEN = re.compile(_OPEN, re.IGNORECASE)
 _THINK_CLOSE = re.compile(_CLOSE, re.IGNORECASE)
 
 
+def ends_as_a_question(text: str) -> bool:
+    """Whether a text ends in a question mark (closing quotes after it allowed): a question asked,
+    or an answer that asks one back."""
+    return text.rstrip(" \t\n\"'”’」』").endswith(("?", "？"))
+
+
 def strip_reasoning(text: str) -> tuple[str, str]:
     """Split a model output into its answer and its reasoning trace.
 
