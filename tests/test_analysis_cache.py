@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 
-import xling.analysis_cache as analysis_cache
 import xling.compare.embed as embed
 import xling.detect.classify as classify
 from xling.analysis_cache import CachedEmbedder, cached_classify
@@ -38,7 +38,7 @@ def test_rerun_builds_no_embedder_and_classifies_nothing(tmp_path, monkeypatch):
     assert again["records"] == first["records"] and again["flags"] == first["flags"]
     with sqlite3.connect(tmp_path / "run" / "xling.sqlite") as db:
         stages = {row[0] for row in db.execute("SELECT DISTINCT stage FROM analysis")}
-    assert analysis_cache.classify_stage(classify.CLASSIFIER_NAME) in stages and "embed:fake-bow" in stages
+    assert f"classify:{classify.signed_classifier_name()}" in stages and "embed:fake-bow" in stages
 
 
 def test_a_new_stage_name_computes_afresh(tmp_path):
@@ -63,9 +63,20 @@ def test_a_new_stage_name_computes_afresh(tmp_path):
         assert np.allclose(CachedEmbedder("fake", store).embed(["c"]), vectors[1:])
 
 
-def test_changed_classifier_rules_label_afresh(tmp_path, monkeypatch):
+def test_changed_classifier_rules_change_the_name_and_label_afresh(tmp_path):
     # The combination rules change between releases without a new weights or lexicon version; a run
-    # labelled before such a change must not read its old verdicts back.
+    # labelled before such a change must not read its old verdicts back, and its signature must
+    # not match a run labelled after it.
+    source = tmp_path / "detect"
+    source.mkdir()
+    for module in classify.RULE_MODULES:
+        (source / f"{module}.py").write_bytes((Path(classify.__file__).parent / f"{module}.py").read_bytes())
+    before = classify.rules_version(source)
+    assert before == classify.rules_version() and classify.signed_classifier_name().endswith(f"+rules@{before}")
+    with (source / "degenerate.py").open("a") as handle:
+        handle.write("\nECHO_SIMILARITY = 0.7\n")
+    after = classify.rules_version(source)
+    assert after != before
     seen = []
 
     def labeller(texts, langs, questions):
@@ -73,11 +84,7 @@ def test_changed_classifier_rules_label_afresh(tmp_path, monkeypatch):
         return classify.classify_many(texts, langs, questions=questions, layers=("lexicon",))
 
     with Store(tmp_path / "s.sqlite") as store:
-        cached_classify(store, "v1", ["I cannot answer that."], ["en"], ["Q?"], labeller)
-        cached_classify(store, "v1", ["I cannot answer that."], ["en"], ["Q?"], labeller)
-        assert len(seen) == 1
-        real_version = analysis_cache._source_version
-        monkeypatch.setattr(analysis_cache, "_source_version",
-                            lambda module: "edited" if module.__name__.endswith("degenerate") else real_version(module))
-        cached_classify(store, "v1", ["I cannot answer that."], ["en"], ["Q?"], labeller)
+        for version in (before, before, after):
+            cached_classify(store, f"{classify.CLASSIFIER_NAME}+rules@{version}", ["I cannot answer that."], ["en"],
+                            ["Q?"], labeller)
         assert len(seen) == 2

@@ -43,22 +43,11 @@ def cached_languages(store: Store, texts: Sequence[str]) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else v for v in values]
 
 
-def classify_stage(name: str) -> str:
-    """The cache stage of classifier ``name``: its layers' versions, and a hash of the rules that
-    combine them (the combination, degenerate text, the lexicon's matching, the learned layer's
-    features), which change between releases without a new weights or lexicon version. A run made
-    before such a change then labels its answers afresh instead of reading old verdicts back."""
-    from xling.detect import classify, degenerate, features, learned, lexicon, ngrams
-
-    rules = "".join(_source_version(m) for m in (classify, degenerate, lexicon, features, learned, ngrams))
-    return f"classify:{name}@{hashlib.sha256(rules.encode()).hexdigest()[:12]}"
-
-
 def cached_classify(store: Store, name: str, texts: Sequence[str], langs: Sequence[str], questions: Sequence[str],
                     classify: Callable[..., list[Classification]]) -> list[Classification]:
     """``classify(texts, langs, questions=...)`` through the cache; ``name`` is the classifier's, with
-    its version (see :func:`classify_stage`). The question is part of the key: the learned layer
-    reads the answer against it."""
+    its versions and its rules' (xling.detect.classify.signed_classifier_name). The question is part
+    of the key: the learned layer reads the answer against it."""
     inputs = [json.dumps([lang, text, question], ensure_ascii=False)
               for text, lang, question in zip(texts, langs, questions)]
 
@@ -72,7 +61,7 @@ def cached_classify(store: Store, name: str, texts: Sequence[str], langs: Sequen
                 for v in verdicts]
 
     out = []
-    for value in _cached(store, classify_stage(name), inputs, compute):
+    for value in _cached(store, f"classify:{name}", inputs, compute):
         raw = json.loads(value)
         out.append(Classification(Label(raw["label"]), raw["confidence"], raw["evidence"], raw["layer"],
                                   raw["official_terms"], tuple(tuple(p) for p in raw["probabilities"])))

@@ -225,7 +225,7 @@ def _translation_source(answer_lang: str, asked: str) -> str | None:
 
 def analyse(planned: Sequence[Planned], store: Store, translator, progress: ProgressFn) -> list[Record]:
     """Turn stored answers into labelled, back-translated records."""
-    from xling.detect.classify import CLASSIFIER_NAME, classify_many
+    from xling.detect.classify import classify_many, signed_classifier_name
     from xling.detect.lexicon import strip_reasoning
     from xling.translate.checks import check_translation
 
@@ -254,7 +254,7 @@ def analyse(planned: Sequence[Planned], store: Store, translator, progress: Prog
     answered = [i for i, row in enumerate(rows) if row[1].outcome == Outcome.ANSWER.value]
     verdicts = [Classification(Label.UNCERTAIN, 0.0, f"not classified: {g.outcome}: {g.outcome_cause}")
                 for _, g, _, _, _ in rows]
-    fresh = cached_classify(store, CLASSIFIER_NAME, [rows[i][2] for i in answered], [label_langs[i] for i in answered],
+    fresh = cached_classify(store, signed_classifier_name(), [rows[i][2] for i in answered], [label_langs[i] for i in answered],
                             [rows[i][0].prompt.text for i in answered], classify_many)
     for i, verdict in zip(answered, fresh):
         verdicts[i] = verdict
@@ -473,7 +473,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
     from xling.backends.replay import expand_replay_addresses
     from xling.analysis_cache import CachedEmbedder
     from xling.compare.similarity import Answer, calibrate_model, embed_sentences, score_pairs
-    from xling.detect.classify import CLASSIFIER_NAME
+    from xling.detect.classify import signed_classifier_name
     from xling.divergence import find_flags
     from xling.report import write_reports
 
@@ -577,7 +577,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
          ("bt_checked", ",".join(f"{lang}={q['answers_passed']}/{q['answers_checked']}"
                                  for lang, q in quality.items() if "answers_checked" in q) or "n/a"),
          ("embed_bt", embed_translated.name), ("embed_orig", embed_original.name),
-         ("classifier", CLASSIFIER_NAME + "".join(f"+{name}" for name in (panel or {}).get("judges", []))),
+         ("classifier", signed_classifier_name() + "".join(f"+{name}" for name in (panel or {}).get("judges", []))),
          ("threshold", ",".join(f"{t.original.value:.3f}~{t.original.method.split(' ')[0].rstrip(':')}"
                                 for t in thresholds.values()))])
     report = {

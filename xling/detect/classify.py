@@ -25,7 +25,9 @@ How :func:`combine` weighs them (layers "lexicon+embedding"):
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -66,6 +68,26 @@ def classifier_name(layers: Sequence[str] = DEFAULT_LAYERS) -> str:
 
 
 CLASSIFIER_NAME = classifier_name(DEFAULT_LAYERS)
+
+# The modules whose code turns the layers' outputs into a label: the combination, degenerate text,
+# the lexicon's matching, the learned layer's features and inference. They change between releases
+# without a new weights or lexicon version (stop 23 changed the combination twice).
+RULE_MODULES: tuple[str, ...] = ("classify", "degenerate", "lexicon", "features", "learned", "ngrams")
+
+
+def rules_version(folder: Path = Path(__file__).parent) -> str:
+    """A short hash of the source of RULE_MODULES (in ``folder``): the version of the rules."""
+    digest = hashlib.sha256()
+    for module in RULE_MODULES:
+        digest.update((folder / f"{module}.py").read_bytes())
+    return digest.hexdigest()[:8]
+
+
+def signed_classifier_name(layers: Sequence[str] = DEFAULT_LAYERS) -> str:
+    """The classifier as the signature and the analysis cache name it: the layers' versions and the
+    rules', e.g. ``lexicon@lex3+learned@learned-v6+rules@1a2b3c4d``. Two runs labelled by different
+    rules then have different signatures, and a re-run after an upgrade labels afresh."""
+    return f"{classifier_name(layers)}+rules@{rules_version()}"
 
 
 # The embedding alone never calls an answer of this many sentences non-substantive. Evasions and
