@@ -727,9 +727,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(rates)
     if any(i.lang == "en" for i in items):
         console.print("Note: (a) has only Chinese phrases, so on English answers it never matches and always says substantive.")
-    from xling.detect.classify import CLASSIFIER_NAME
+    from xling.detect.classify import signed_classifier_name
 
-    console.print(f"classifier: {CLASSIFIER_NAME}")
+    console.print(f"classifier: {signed_classifier_name()}")
     return 0
 
 

@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from xling.backends.bundled import cache_dir
-from xling.detect.classify import classify_many, classifier_name
+from xling.detect.classify import classify_many, signed_classifier_name
 from xling.detect.features import answer_window
 from xling.detect.judged import load_dev
 from xling.detect.langid import detect_language
@@ -114,7 +114,7 @@ def main() -> None:
     console = Console()
     console.print(f"[bold]zh -> ja label consistency[/] on {n} dev answers "
                   f"({', '.join(f'{k} {v}' for k, v in sorted(gold_counts.items()))} by the judge), "
-                  f"openings of {args.chars} characters, translator {translator.name}, classifier {classifier_name()}")
+                  f"openings of {args.chars} characters, translator {translator.name}, classifier {signed_classifier_name()}")
     console.print(f"same label: {same}/{n} = {same / n:.2f}; same substantive-vs-not: {same_simple}/{n} = {same_simple / n:.2f}")
 
     confusion = Table(title="label of the zh opening (rows) vs its ja translation (columns)")

@@ -71,7 +71,7 @@ CLASSIFIER_NAME = classifier_name(DEFAULT_LAYERS)
 
 # The modules whose code turns the layers' outputs into a label: the combination, degenerate text,
 # the lexicon's matching, the learned layer's features and inference. They change between releases
-# without a new weights or lexicon version (stop 23 changed the combination twice).
+# without a new weights or lexicon version (the combination changed twice within learned-v6).
 RULE_MODULES: tuple[str, ...] = ("classify", "degenerate", "lexicon", "features", "learned", "ngrams")
 
 
