@@ -57,7 +57,9 @@ def sample_dev(n: int, seed: int) -> list:
 
 def translate_cached(translator, texts: list[str], label: str) -> list[str]:
     """zh -> ja translations, cached by translator name and text."""
-    key = hashlib.sha256(translator.name.encode()).hexdigest()[:12]
+    # The prompt for Japanese changed (a hint on what Japanese looks like) under the same translator
+    # name, which names the English prompt; "ja2" keeps the earlier translations out.
+    key = hashlib.sha256(f"{translator.name}|ja2".encode()).hexdigest()[:12]
     path = cache_dir() / "benchmarks" / f"zh2ja-{key}.json"
     cache = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     todo = [t for t in dict.fromkeys(texts) if t not in cache]

@@ -58,3 +58,15 @@ def test_the_glossary_names_each_entry_in_english_and_a_source_language():
     assert all(entry.en and (entry.by_lang.get("zh") or entry.by_lang.get("ja")) for entry in entries)
     crimea = next(e for e in entries if "Crimea" in e.en)
     assert crimea.by_lang == {"zh": ("克里米亚",), "ja": ("クリミア",)}
+
+
+def test_the_llm_translator_says_what_japanese_looks_like_and_leaves_the_english_prompt_alone():
+    # Asked for Japanese, the 1.5B model handed Chinese back unchanged (they share characters).
+    from xling.backends import create_backend
+    from xling.translate.llm import LLMTranslator
+
+    translator = LLMTranslator("fake/divergent", backend=create_backend("fake/divergent"))
+    to_japanese = translator._request("中国政府高度重视。", "zh", "ja").messages[-1].content
+    to_english = translator._request("中国政府高度重视。", "zh", "en").messages[-1].content
+    assert to_japanese.startswith("Translate this Chinese into Japanese (use hiragana and katakana")
+    assert to_english.startswith("Translate this Chinese into English:\n\n```\n中国政府高度重视。")
