@@ -36,6 +36,7 @@ from xling.detect.features import answer_window
 from xling.detect.judged import load_dev
 from xling.detect.langid import detect_language
 from xling.translate import create_translator
+from xling.translate.llm import TARGET_HINTS
 
 NOT_SUBSTANTIVE = {"refusal", "evasion", "official_line", "degenerate"}
 
@@ -57,9 +58,9 @@ def sample_dev(n: int, seed: int) -> list:
 
 def translate_cached(translator, texts: list[str], label: str) -> list[str]:
     """zh -> ja translations, cached by translator name and text."""
-    # The prompt for Japanese changed (a hint on what Japanese looks like) under the same translator
-    # name, which names the English prompt; "ja2" keeps the earlier translations out.
-    key = hashlib.sha256(f"{translator.name}|ja2".encode()).hexdigest()[:12]
+    # The translator's name names its English prompt; the Japanese one adds a hint (TARGET_HINTS),
+    # so the hint is part of the key and a changed hint translates afresh.
+    key = hashlib.sha256(f"{translator.name}|{TARGET_HINTS.get('ja', '')}".encode()).hexdigest()[:12]
     path = cache_dir() / "benchmarks" / f"zh2ja-{key}.json"
     cache = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     todo = [t for t in dict.fromkeys(texts) if t not in cache]

@@ -26,7 +26,7 @@ SYSTEM_PROMPT = "You are a translator. Output only the translation."
 USER_PROMPT = "Translate this {source} into {target}{hint}:\n\n```\n{text}\n```"
 # Asked for Japanese, the 1.5B model hands Chinese back unchanged (the two share characters: 2 of 2
 # dev answers in benchmarks/ja_consistency.py); told what Japanese looks like, it writes Japanese.
-_TARGET_HINT = {"ja": " (use hiragana and katakana, Japanese grammar)"}
+TARGET_HINTS = {"ja": " (use hiragana and katakana, Japanese grammar)"}
 _PREAMBLE = re.compile(r"^.*?translat\w*\s+(?:in)?to\s+english(?:\s+as)?\s*:\s*", re.IGNORECASE | re.DOTALL)
 
 
@@ -58,7 +58,7 @@ class LLMTranslator(Translator):
 
     def _request(self, text: str, source: str, target: str) -> Request:
         names = {"source": _LANGUAGE.get(source, source), "target": _LANGUAGE.get(target, target),
-                 "hint": _TARGET_HINT.get(target, "")}
+                 "hint": TARGET_HINTS.get(target, "")}
         # A batch runs until its longest translation ends, and a small model that starts
         # repeating itself runs to the cap. An English translation takes about one token per
         # Chinese or Japanese character (measured on the quick suite's answers), so the cap follows
