@@ -281,3 +281,11 @@ def test_database_full_is_the_disk_full_message(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(xling.store.Store, "put_generations", full)
     code, err = _compare(capsys, tmp_path)
     assert code == 2 and "the disk is full" in _error_line(err)
+
+
+def test_the_fix_and_the_resume_hint_are_separate_sentences(capsys, tmp_path):
+    assert _compare(capsys, tmp_path)[0] == 0  # a run whose answers the hint can point to
+    code, err = _compare(capsys, tmp_path, "--suite", "nosuch")
+    line = _error_line(err)
+    assert code == 2 and "no suite 'nosuch'" in line
+    assert "]. Finished answers are saved in" in line  # not "...'quick'] Finished answers"

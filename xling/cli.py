@@ -178,6 +178,8 @@ def _fail(err: Exception, context: _Context) -> int:
         resume = (f" Finished answers are saved in {context.run_dir / 'xling.sqlite'}; "
                   "run the same command again to resume.")
     message = str(err).strip().replace("\n", " ")
+    if resume and not message.endswith((".", "?", "!")):
+        message += "."  # the fix and the resume hint are two sentences
     if isinstance(err, _user_error_types()) or (isinstance(err, ValueError) and ". Fix: " in message):
         print(f"xling: error: {message}{resume}", file=sys.stderr)
         return 2
