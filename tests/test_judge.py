@@ -365,3 +365,34 @@ def test_judge_through_a_tiny_transformers_model(tmp_path):
     assert result.label is Label.UNCERTAIN and result.confidence == 0.0
     assert result.evidence.startswith("judge output not parseable: ")
     assert result.layer == judge.name and judge.name.startswith("judge:hf/") and judge.name.endswith("@prompt2")
+
+
+def test_judge_benchmark_samples_every_class_and_asks_each_answer_once(shared_data, monkeypatch):
+    """benchmarks/judge.py scores a judge on a stratified dev sample; its verdicts are cached per
+    judge, so a stopped run goes on without asking the judge again."""
+    import importlib.util
+    from pathlib import Path
+
+    from xling.detect.judged import load_dev
+
+    if not (shared_data / "speechmap-judged-dev").is_dir():
+        pytest.skip("speechmap-judged-dev not in the shared data folder")
+    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
+    monkeypatch.syspath_prepend(str(benchmarks))  # judge.py imports classify.py beside it
+    spec = importlib.util.spec_from_file_location("judge_benchmark", benchmarks / "judge.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    rows = bench.sample(2, seed=0)
+    groups = {(r.lang, r.gold) for r in load_dev()}
+    assert len(groups) == 6 and len(rows) == 12  # two of each language and judge class
+    assert {(r.lang, r.gold) for r in rows} == groups and bench.sample(2, seed=0) == rows
+
+    judge = LLMJudge("fake/judge")
+    asked = []
+    original = judge.judge
+    monkeypatch.setattr(judge, "judge", lambda items: asked.append(len(items)) or original(items))
+    items = [JudgeItem(r.question, r.answer[:300], r.lang) for r in rows]
+    first = bench.judge_cached(judge, items)
+    assert len(asked) == 12 and set(first) <= {label.value for label in Label}
+    assert bench.judge_cached(judge, items) == first and len(asked) == 12  # all from the cache
