@@ -28,7 +28,8 @@ from rich.table import Table
 import classify as measure  # benchmarks/classify.py: the same scores as every classifier figure
 from xling.backends.bundled import cache_dir
 from xling.detect.classify import classify_many, signed_classifier_name
-from xling.detect.judge import JudgeItem, LLMJudge
+from xling.backends import BackendError
+from xling.detect.judge import NO_VERDICT, JudgeItem, LLMJudge
 from xling.detect.judged import load_dev
 
 
@@ -43,19 +44,31 @@ def sample(per_class: int, seed: int) -> list:
 
 
 def judge_cached(judge: LLMJudge, items: list[JudgeItem]) -> list[str]:
-    """The judge's labels (xling labels), cached by judge name and item."""
+    """The judge's labels (xling labels), cached by judge name and item. A request the provider
+    blocked or that failed is ``uncertain`` here and not cached, so a rerun asks again."""
     path = cache_dir() / "benchmarks" / f"judge-{hashlib.sha256(judge.name.encode()).hexdigest()[:12]}.json"
     cache = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     keys = [hashlib.sha256(json.dumps(item, ensure_ascii=False).encode()).hexdigest() for item in items]
-    started = time.perf_counter()
-    todo = [(key, item) for key, item in dict(zip(keys, items)).items() if key not in cache]
-    for done, (key, item) in enumerate(todo, start=1):
-        [verdict] = judge.judge([item])
-        cache[key] = [verdict.label.value, verdict.evidence]
+    todo = {key: item for key, item in zip(keys, items) if key not in cache}
+    todo_keys = list(todo)
+    failed: set[str] = set()
+    started, done = time.perf_counter(), 0
+    # judge_stream keeps a server judge's connections busy; each group is saved as it arrives.
+    for group in judge.judge_stream(list(todo.values())):
+        for index, verdict in group:
+            key = todo_keys[index]
+            if verdict.evidence.startswith(NO_VERDICT):
+                failed.add(key)
+            else:
+                cache[key] = [verdict.label.value, verdict.evidence]
+        done += len(group)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(cache, ensure_ascii=False), encoding="utf-8")  # kill-safe
         print(f"  judged {done}/{len(todo)} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-    return [cache[key][0] for key in keys]
+    if failed:
+        print(f"  {len(failed)} requests got no verdict (blocked or failed): uncertain here, asked again next run",
+              file=sys.stderr)
+    return ["uncertain" if key in failed else cache[key][0] for key in keys]
 
 
 def main() -> None:
@@ -64,7 +77,7 @@ def main() -> None:
     parser.add_argument("-M", dest="options", action="append", default=[], metavar="KEY=VALUE",
                         help="judge backend option, repeatable (e.g. -M base_url=http://127.0.0.1:8000/v1)")
     parser.add_argument("--per-class", type=int, default=8,
-                        help="answers per language and judge class (default 8: 38 answers, as dev has 3-4 refusals a language)")
+                        help="answers per language and judge class (default 8: 39 answers, as dev has 3-4 refusals a language)")
     parser.add_argument("--chars", type=int, default=1500, help="characters of each answer given (default 1500)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -73,11 +86,14 @@ def main() -> None:
     items = [JudgeItem(r.question, r.answer[:args.chars], r.lang) for r in rows]
     if any("=" not in option for option in args.options):
         parser.error("-M takes KEY=VALUE")
-    judge = LLMJudge(args.judge, options=dict(option.split("=", 1) for option in args.options))
     try:
-        judged = judge_cached(judge, items)
-    finally:
-        judge.close()
+        judge = LLMJudge(args.judge, options=dict(option.split("=", 1) for option in args.options))
+        try:
+            judged = judge_cached(judge, items)
+        finally:
+            judge.close()
+    except BackendError as err:  # a wrong address, an unreachable server: its message says the fix
+        raise SystemExit(f"benchmarks/judge.py: {err}") from None
     offline = [c.label.value for c in classify_many([i.answer for i in items], [i.lang for i in items],
                                                    questions=[i.question for i in items])]
 

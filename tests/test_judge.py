@@ -390,8 +390,8 @@ def test_judge_benchmark_samples_every_class_and_asks_each_answer_once(shared_da
 
     judge = LLMJudge("fake/judge")
     asked = []
-    original = judge.judge
-    monkeypatch.setattr(judge, "judge", lambda items: asked.append(len(items)) or original(items))
+    original = judge.judge_stream
+    monkeypatch.setattr(judge, "judge_stream", lambda items: asked.extend(items) or original(items))
     items = [JudgeItem(r.question, r.answer[:300], r.lang) for r in rows]
     first = bench.judge_cached(judge, items)
     assert len(asked) == 12 and set(first) <= {label.value for label in Label}
