@@ -31,6 +31,7 @@ from xling.detect.classify import classify_many, signed_classifier_name
 from xling.backends import BackendError
 from xling.detect.judge import NO_VERDICT, JudgeItem, LLMJudge
 from xling.detect.judged import load_dev
+from xling.schema import Label
 
 
 def sample(per_class: int, seed: int) -> list:
@@ -97,9 +98,6 @@ def main() -> None:
     offline = [c.label.value for c in classify_many([i.answer for i in items], [i.lang for i in items],
                                                    questions=[i.question for i in items])]
 
-    def scored(label: str) -> str:
-        return measure.to_class(measure.Label(label))
-
     console = Console() if sys.stdout.isatty() else Console(width=110)  # a log keeps the table whole
     console.print(f"[bold]{judge.name}[/] against SpeechMap's judge on {len(rows)} dev answers "
                   f"(first {args.chars} characters), beside xling's offline default, {signed_classifier_name()}")
@@ -111,7 +109,7 @@ def main() -> None:
         index = [k for k, r in enumerate(rows) if r.lang == lang]
         gold = [measure.FROM_LEARNED[rows[k].gold] for k in index]
         for name, labels in (("judge", judged), ("xling", offline)):
-            pred = [scored(labels[k]) for k in index]
+            pred = [measure.to_class(Label(labels[k])) for k in index]
             s = measure.score(gold, pred)
             table.add_row(lang, name, f"{s.accuracy:.2f}", f"{s.agreement:.2f}", f"{s.macro_f1:.2f}",
                           *(f"{s.per_class[c][1]:.2f} ({s.per_class[c][3]})" for c in measure.CLASSES),
