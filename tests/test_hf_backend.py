@@ -86,3 +86,35 @@ def test_importing_xling_makes_torch_threads_wait_passively() -> None:
     env["OMP_WAIT_POLICY"] = "ACTIVE"
     assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           check=True).stdout.strip() == "ACTIVE"
+
+
+def test_auto_dtype_follows_the_cpu(monkeypatch):
+    # bfloat16 only where the CPU computes it natively: emulated, it ran several times slower than
+    # float32 (README, "Models"). A torch without the capability checks gets float32, never slow.
+    import torch
+
+    from xling.backends.hf import auto_dtype
+
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.setattr(torch.cpu, name, lambda: False, raising=False)
+    assert auto_dtype("cpu") == "float32"
+    assert auto_dtype("cuda") == "bfloat16"
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert auto_dtype("cpu") == "bfloat16"
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.delattr(torch.cpu, name)
+    assert auto_dtype("cpu") == "float32"
+
+
+def test_auto_dtype_is_what_loads(tiny, monkeypatch):
+    import torch
+
+    monkeypatch.setattr("xling.backends.hf.auto_dtype", lambda device: "float32")
+    backend = create_backend(f"hf/{tiny}")
+    backend.load()
+    assert backend._model.dtype == torch.float32
+
+
+def test_unknown_dtype_is_one_clear_error(tiny):
+    with pytest.raises(BackendError, match="unknown dtype 'float33'. Fix: -M dtype=auto"):
+        create_backend(f"hf/{tiny}", {"dtype": "float33"}).load()

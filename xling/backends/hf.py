@@ -6,8 +6,8 @@ Addresses (after ``hf/``):
   - ``path/to/model.gguf``: a GGUF file, dequantised on load.
   - ``Org/Name``: a hub id, for users who have a hub (never the default or the tests' path).
 
-Options (``-M key=value``): ``dtype`` (bfloat16 by default: on CPU it ran 5x faster than float32
-for Qwen2.5-0.5B on 2 cores), ``batch_size`` (16: 60 tok/s against 50 at 8 for the bundled model on 2 cores), ``device`` (cuda when available, else cpu),
+Options (``-M key=value``): ``dtype`` (``auto`` by default, see :func:`auto_dtype`; or
+``bfloat16``, ``float32``, ``float16``), ``batch_size`` (16: 60 tok/s against 50 at 8 for the bundled model on 2 cores), ``device`` (cuda when available, else cpu),
 ``revision`` (hub only).
 """
 
@@ -46,10 +46,25 @@ def _dir_digest(path: Path, probes: int = 16, probe_size: int = 1 << 16) -> str:
     return digest.hexdigest()
 
 
+def auto_dtype(device: str) -> str:
+    """The weights' type when none is asked for: bfloat16 on a GPU, and on a CPU that computes it
+    natively (AVX512-BF16 or AMX); float32 on other CPUs, which emulate bfloat16. Measured with
+    benchmarks/generation.py on 2 cores (README, "Models"): bfloat16 ran about 5x faster than
+    float32 on an Intel Xeon with AMX, and 3x slower on an AMD EPYC with AVX2 only (6.9 against 20.4
+    tokens/s), where the default run's 84 answers took 13 minutes instead of 2."""
+    if not device.startswith("cpu"):
+        return "bfloat16"
+    import torch
+
+    # Private helpers (torch 2.3+); without them, float32 is the choice that is never slow.
+    native = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return "bfloat16" if any(check is not None and check() for check in native) else "float32"
+
+
 class HFBackend(Backend):
     """A transformers causal LM with its chat template, batched with left padding."""
 
-    def __init__(self, model: str, dtype: str = "bfloat16", batch_size: str | int = 16,
+    def __init__(self, model: str, dtype: str = "auto", batch_size: str | int = 16,
                  device: str | None = None, revision: str | None = None):
         self.address = f"hf/{model}"
         self.batch_size = int(batch_size)
@@ -100,8 +115,12 @@ class HFBackend(Backend):
 
         hf_logging.disable_progress_bar()  # xling shows its own "load" stage instead
 
-        dtype = getattr(torch, self._dtype_name)
         device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if self._dtype_name == "auto":
+            self._dtype_name = auto_dtype(device)
+        dtype = getattr(torch, self._dtype_name, None)
+        if not isinstance(dtype, torch.dtype):
+            raise BackendError(f"unknown dtype '{self._dtype_name}'. Fix: -M dtype=auto, bfloat16, float16 or float32")
         if "gguf_file" in self._load_kwargs:
             model, tokenizer = self._load_gguf(dtype)
         else:
