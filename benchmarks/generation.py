@@ -7,8 +7,9 @@ reference; xling runs its whole stage (chat template, batching, SQLite commits) 
 batch size. Target: xling / best bare >= 0.9.
 
 With ``--dtypes bfloat16,float32`` the same is measured for each weight type in turn, side by side
-in one run: bfloat16 is fast on CPUs that compute it natively (AVX512-BF16, AMX) and several times
-slower than float32 on those that emulate it, which is what the backend's ``dtype=auto`` decides by.
+in one run: bfloat16 is fast on CPUs that compute it natively (AVX512-BF16, AMX) and slower than
+float32 on those that emulate it (3x on an AMD EPYC with AVX2, README), which is what the backend's
+``dtype=auto`` decides by.
 
     python benchmarks/generation.py [--max-new-tokens 64] [--batch-sizes 4,8,16] [--dtypes auto]
 """

@@ -56,7 +56,7 @@ def auto_dtype(device: str) -> str:
         return "bfloat16"
     import torch
 
-    # Private helpers (torch 2.3+); without them, float32 is the choice that is never slow.
+    # Private helpers of torch.cpu; a torch without them gets float32, the choice that is never slow.
     native = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
     return "bfloat16" if any(check is not None and check() for check in native) else "float32"
 
