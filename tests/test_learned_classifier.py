@@ -128,17 +128,6 @@ def test_shipped_file_records_the_training_data(shared_data: Path) -> None:
     assert f"data_sha256={digest}" in list(load_weights()["meta"])
 
 
-def _numpy_sorts_with_avx512() -> bool:
-    found = getattr(np.__config__, "CONFIG", {}).get("SIMD Extensions", {}).get("found", [])
-    return any("AVX512" in name or name == "X86_V4" for name in found)
-
-
-# A known defect, not a tolerance: 734 n-grams tie at the n-gram expert's cut-off for its last 56
-# places, and scikit-learn breaks the tie with numpy's unstable argsort, whose SIMD code differs by
-# CPU; learned-v6 was fitted where numpy sorts with AVX-512, and on an AVX2-only CPU 51 of the 56
-# differ (README, "The learned layer"). The fix (a stable tie-break, then a refit) ends this mark.
-@pytest.mark.xfail(not _numpy_sorts_with_avx512(), strict=False,
-                   reason="learned-v6's tied n-grams at the cut-off follow numpy's CPU-specific sort")
 @pytest.mark.slow
 def test_training_reproduces_the_shipped_file_from_cached_features(shared_data: Path) -> None:
     """Refit from the on-disk embedding cache (filled by a first ``python -m xling.detect.train``)
@@ -221,6 +210,16 @@ def test_ngram_expert_computes_what_scikit_learn_was_trained_on() -> None:
     assert np.allclose(values, vectorizer.transform(texts[:1]).toarray()[0][columns])
     assert char_ngrams("<think>x</think>**Ab**  c") == ["a", "b", " ", "c", "ab", "b ", " c", "ab ", "b c"]
 
+
+
+def test_ngram_vocabulary_breaks_ties_at_the_cut_off_by_name_on_every_cpu() -> None:
+    """The n-grams kept at the frequency cut-off must not depend on the order of the input (numpy's
+    unstable argsort, which scikit-learn's max_features uses, orders ties differently by CPU)."""
+    totals = np.array([5, 2, 9, 2, 2, 7])
+    names = np.array(["e", "d", "a", "b", "c", "f"])
+    assert list(names[training.most_frequent(totals, names, 4)]) == ["a", "f", "e", "b"]
+    shuffled = np.random.default_rng(0).permutation(len(names))
+    assert list(names[shuffled][training.most_frequent(totals[shuffled], names[shuffled], 4)]) == ["a", "f", "e", "b"]
 
 def _combine(text: str, lang: str, probs: tuple[float, float, float], question: str = ""):
     return combine_learned(text, lang, classify_lexicon(text, lang), CLASSES, probs, question=question)

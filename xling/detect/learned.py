@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from xling.compare.embed import Embedder
 
 LAYER = "learned"
-MODEL_VERSION = 6
+MODEL_VERSION = 7
 LEARNED_VERSION = f"learned-v{MODEL_VERSION}"
 
 # The passage layer (learned-v6): a logistic regression of the same form over every window of an

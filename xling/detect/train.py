@@ -210,17 +210,27 @@ def fit_temperature(z: np.ndarray, y: np.ndarray) -> float:
 
 def fit_ngram(texts: Sequence[str], y: np.ndarray, weight: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Fit the n-gram expert (TF-IDF of :func:`char_ngrams`, logistic regression); plain arrays."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
     from sklearn.linear_model import LogisticRegression
 
-    vectorizer = TfidfVectorizer(analyzer=char_ngrams, min_df=NGRAM_MIN_DF, max_features=NGRAM_MAX_FEATURES,
-                                 sublinear_tf=True)
-    matrix = vectorizer.fit_transform(texts)
+    counts = CountVectorizer(analyzer=char_ngrams, min_df=NGRAM_MIN_DF)
+    matrix = counts.fit_transform(texts)
+    vocabulary = counts.get_feature_names_out()
+    keep = np.sort(most_frequent(np.asarray(matrix.sum(axis=0)).ravel(), vocabulary, NGRAM_MAX_FEATURES))
+    tfidf = TfidfTransformer(sublinear_tf=True)
+    matrix = tfidf.fit_transform(matrix[:, keep])
     model = LogisticRegression(C=NGRAM_C, class_weight="balanced", max_iter=20_000, tol=1e-6, random_state=SEED)
     model.fit(matrix, y, sample_weight=weight)
-    vocabulary = vectorizer.get_feature_names_out()
-    return {"ngram_vocabulary": np.array([str(g) for g in vocabulary]), "ngram_idf": vectorizer.idf_.astype(np.float64),
+    return {"ngram_vocabulary": np.array([str(g) for g in vocabulary[keep]]), "ngram_idf": tfidf.idf_.astype(np.float64),
             "ngram_coef": model.coef_.astype(np.float64), "ngram_intercept": model.intercept_.astype(np.float64)}
+
+
+def most_frequent(totals: np.ndarray, names: np.ndarray, limit: int) -> np.ndarray:
+    """Indices of the ``limit`` largest ``totals``, ties broken by name. scikit-learn's ``max_features``
+    breaks them with numpy's unstable argsort, whose order differs between CPUs (AVX-512 or AVX2), so
+    the shipped weights would not be reproduced on every machine."""
+    order = np.lexsort((names, -totals))  # the last key sorts first
+    return order[:limit]
 
 
 def out_of_fold_ngram(texts: Sequence[str], y: np.ndarray, groups: Sequence[str], scored: np.ndarray,
