@@ -64,6 +64,7 @@ def _bank(tmp_path, file_for=lambda lang, source: source) -> Path:
     (["--translator", "bogus"], "--translator bogus: no such translator"),
     (["--embedder-translated", "bogus"], "--embedder-translated bogus: no such embedder"),
     (["--judge", "nosuch/x"], "unknown provider 'nosuch'"),
+    (["--suite", "nosuch"], "no suite 'nosuch'"),
 ])
 def test_bad_options_fail_before_any_model_runs(capsys, tmp_path, extra, expected):
     # delay=30: had any answer been generated first, the test would take minutes.
@@ -72,7 +73,7 @@ def test_bad_options_fail_before_any_model_runs(capsys, tmp_path, extra, expecte
     assert code == 2
     assert expected in _error_line(err)
     assert time.monotonic() - start < 20
-    assert not (tmp_path / "run" / "xling.sqlite").exists()
+    assert not (tmp_path / "run").exists()  # no empty run directory left behind
 
 
 def test_suite_path_reads_and_writes_nothing_outside(capsys, tmp_path, monkeypatch):

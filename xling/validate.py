@@ -150,9 +150,10 @@ def check_run_dir(run_dir: Path) -> None:
     existing = next((p for p in [run_dir, *run_dir.parents] if p.exists()), None)
     if existing is not None and not existing.is_dir():
         raise XlingError(f"run directory {run_dir}: {existing} is a file, not a folder", fix)
+    # Probe the nearest folder that exists rather than make the run directory: a mistake found
+    # after this check (an unknown suite) must not leave an empty run directory behind.
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=run_dir, prefix=".xling-write-check"):
+        with tempfile.NamedTemporaryFile(dir=existing or Path.cwd(), prefix=".xling-write-check"):
             pass
     except OSError as err:
         raise XlingError(f"run directory {run_dir} cannot be written ({err.strerror or err})", fix) from None
