@@ -211,7 +211,6 @@ def test_ngram_expert_computes_what_scikit_learn_was_trained_on() -> None:
     assert char_ngrams("<think>x</think>**Ab**  c") == ["a", "b", " ", "c", "ab", "b ", " c", "ab ", "b c"]
 
 
-
 def test_ngram_vocabulary_breaks_ties_at_the_cut_off_by_name_on_every_cpu() -> None:
     """The n-grams kept at the frequency cut-off must not depend on the order of the input (numpy's
     unstable argsort, which scikit-learn's max_features uses, orders ties differently by CPU)."""
@@ -220,6 +219,7 @@ def test_ngram_vocabulary_breaks_ties_at_the_cut_off_by_name_on_every_cpu() -> N
     assert list(names[training.most_frequent(totals, names, 4)]) == ["a", "f", "e", "b"]
     shuffled = np.random.default_rng(0).permutation(len(names))
     assert list(names[shuffled][training.most_frequent(totals[shuffled], names[shuffled], 4)]) == ["a", "f", "e", "b"]
+
 
 def _combine(text: str, lang: str, probs: tuple[float, float, float], question: str = ""):
     return combine_learned(text, lang, classify_lexicon(text, lang), CLASSES, probs, question=question)
