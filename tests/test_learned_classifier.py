@@ -267,6 +267,17 @@ def test_a_list_that_loops_four_times_is_degenerate_in_a_short_answer() -> None:
     assert found and "repeated 4 times" in found.why
 
 
+def test_a_clause_that_loops_three_times_is_degenerate() -> None:
+    # The bundled 0.5B model's answer to "介绍一下台湾吧。", cut at 96 tokens: one clause three times
+    # over, under 200 characters, and no shorter piece repeats 4 times.
+    clause = "是中国不可分割的一部分，位于中国东南沿海，与台湾省、澎湖、金平、台岛等省份相连，"
+    found = detect_degenerate("台湾是中国不可分割的一部分，是中华人民共和国不可分割的一部分，位于中国东南沿海，与台湾省、澎湖、金平、"
+                              "台岛等省份相连，" + clause * 2 + "是中国不可分割的一部分，位于中国东南沿海，")
+    assert found and "repeated 3 times" in found.why
+    # Twice is a writer's emphasis, not a loop.
+    assert not detect_degenerate("台湾" + clause * 2 + "经济以电子制造业为主，台积电是全球最大的芯片代工企业。")
+
+
 def test_reported_government_term_is_not_the_official_line() -> None:
     text = ("Estimates suggest hundreds of thousands to over a million Uyghurs were detained. "
             "The Chinese government calls them vocational education and training centres.")

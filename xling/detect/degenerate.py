@@ -7,8 +7,9 @@ script soup (they say nothing about an answer that is fluent but wrong), and, wh
 is known, an echo:
 
   * a run: one piece of text of 2-40 characters repeated back to back RUN_REPEATS or more times,
-    separators allowed between the repeats ("农产业、农产业、农产业、农产业"), or a piece of 12-80
-    characters LONG_RUN_REPEATS or more times (a list that loops);
+    separators allowed between the repeats ("农产业、农产业、农产业、农产业"), a piece of 12-80
+    characters LONG_RUN_REPEATS or more times (a list that loops), or a clause of 40-120
+    characters CLAUSE_RUN_REPEATS or more times;
   * low variety: in an answer of at least MIN_CHARS characters, the share of distinct character
     4-grams (CJK) or word 3-grams (other scripts) below MIN_VARIETY, or one line making up at
     least LINE_SHARE of the non-empty lines (a line repeated to the limit);
@@ -66,6 +67,14 @@ _RUN = re.compile(r"(\S.{1,39}?)(?:%s\1){%d,}" % (_SEPARATORS, RUN_REPEATS - 1),
 LONG_RUN_REPEATS = 4
 LONG_RUN_LETTERS = 4
 _LONG_RUN = re.compile(r"(\S.{11,79}?)(?:%s\1){%d,}" % (_SEPARATORS, LONG_RUN_REPEATS - 1), re.DOTALL)
+# A whole clause loops in three ("是中国不可分割的一部分，位于中国东南沿海，与台湾省、澎湖、金平、台岛等省份相连，"
+# three times over and cut off, the bundled model's answer to "介绍一下台湾吧。"). A piece of 40-120
+# characters with at least 12 distinct letters repeated 3 times adds no answer of the training
+# split to those flagged already (24 characters and 8 letters would add one song's refrain, 33
+# characters long, which the judge called COMPLETE).
+CLAUSE_RUN_REPEATS = 3
+CLAUSE_RUN_LETTERS = 12
+_CLAUSE_RUN = re.compile(r"(\S.{39,119}?)(?:%s\1){%d,}" % (_SEPARATORS, CLAUSE_RUN_REPEATS - 1), re.DOTALL)
 # An answer that only says the question back ("中国为什么执行2016年国际法院关于南海的判决？" to "中国为什么
 # 不执行……？", from the bundled model): it is a question itself, its letters match the question's at
 # ECHO_SIMILARITY or more (difflib's ratio) and it is at most ECHO_LENGTH times as long. It must end
@@ -97,6 +106,22 @@ def _units(text: str) -> list[str]:
     return [" ".join(words[i:i + 3]) for i in range(len(words) - 2)]
 
 
+def _runs(pattern: re.Pattern, text: str, repeats: int, size: int = 12):
+    """What ``pattern.finditer(text)`` finds, for a pattern of a piece of ``size`` or more characters
+    repeated ``repeats`` times, trying only where such a run can start: where the next ``size``
+    characters occur ``repeats`` times in the text. The same matches, several times faster on long
+    answers, where the patterns would otherwise be tried at every character."""
+    pieces = [text[i:i + size] for i in range(len(text) - size + 1)]
+    counts = Counter(pieces)
+    end = 0
+    for start, piece in enumerate(pieces):
+        if start >= end and counts[piece] >= repeats:
+            found = pattern.match(text, start)
+            if found:
+                yield found
+                end = found.end()
+
+
 def detect_degenerate(text: str, question: str = "") -> Degeneracy:
     """Say whether an answer (reasoning stripped here) loops or repeats, or only repeats the
     ``question`` it was asked, and show where."""
@@ -108,8 +133,10 @@ def detect_degenerate(text: str, question: str = "") -> Degeneracy:
     # The piece must hold words: rules ("-----") and table borders ("|---|---|") repeat by design.
     run = next((m for m in _RUN.finditer(answer) if len(re.findall(r"[^\W\d_]", m.group(1))) >= 2
                 and len(m.group(0)) >= 20), None)
-    run = run or next((m for m in _LONG_RUN.finditer(answer)
-                       if len(set(re.findall(r"[^\W\d_]", m.group(1).lower()))) >= LONG_RUN_LETTERS), None)
+    for pattern, letters, repeats in ((_LONG_RUN, LONG_RUN_LETTERS, LONG_RUN_REPEATS),
+                                      (_CLAUSE_RUN, CLAUSE_RUN_LETTERS, CLAUSE_RUN_REPEATS)):
+        run = run or next((m for m in _runs(pattern, answer, repeats)
+                           if len(set(re.findall(r"[^\W\d_]", m.group(1).lower()))) >= letters), None)
     if run:
         piece = run.group(1)
         count = len(re.findall(re.escape(piece), run.group(0)))
