@@ -278,6 +278,21 @@ def test_a_clause_that_loops_three_times_is_degenerate() -> None:
     assert not detect_degenerate("台湾" + clause * 2 + "经济以电子制造业为主，台积电是全球最大的芯片代工企业。")
 
 
+def test_long_runs_are_found_where_the_slow_search_finds_them() -> None:
+    from xling.detect import degenerate
+
+    loop = "经济的问题、社会问题、文化问题、政治问题、" * 5
+    clause = "The same long sentence keeps on coming back again. "  # 50 characters
+    texts = [*DEGENERATE.values(), *INCOHERENT.values(), loop, "Intro. " + clause * 3 + "End.",
+             "不同的句子。" * 3, "x" * 11, ""]
+    for pattern, repeats in ((degenerate._LONG_RUN, degenerate.LONG_RUN_REPEATS),
+                             (degenerate._CLAUSE_RUN, degenerate.CLAUSE_RUN_REPEATS)):
+        for text in texts:
+            assert [m.span() for m in degenerate._runs(pattern, text, repeats)] == \
+                   [m.span() for m in pattern.finditer(text)]
+    assert list(degenerate._runs(degenerate._CLAUSE_RUN, "Intro. " + clause * 3 + "End.", 3))
+
+
 def test_reported_government_term_is_not_the_official_line() -> None:
     text = ("Estimates suggest hundreds of thousands to over a million Uyghurs were detained. "
             "The Chinese government calls them vocational education and training centres.")
