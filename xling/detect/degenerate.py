@@ -106,13 +106,20 @@ def _units(text: str) -> list[str]:
     return [" ".join(words[i:i + 3]) for i in range(len(words) - 2)]
 
 
+@lru_cache(maxsize=4)
+def _pieces(text: str, size: int) -> tuple[list[str], Counter]:
+    """Every piece of ``size`` characters of ``text`` and how often each occurs: counted once for
+    both long-run patterns of one answer."""
+    pieces = [text[i:i + size] for i in range(len(text) - size + 1)]
+    return pieces, Counter(pieces)
+
+
 def _runs(pattern: re.Pattern, text: str, repeats: int, size: int = 12):
     """What ``pattern.finditer(text)`` finds, for a pattern of a piece of ``size`` or more characters
     repeated ``repeats`` times, trying only where such a run can start: where the next ``size``
     characters occur ``repeats`` times in the text. The same matches, several times faster on long
     answers, where the patterns would otherwise be tried at every character."""
-    pieces = [text[i:i + size] for i in range(len(text) - size + 1)]
-    counts = Counter(pieces)
+    pieces, counts = _pieces(text, size)
     end = 0
     for start, piece in enumerate(pieces):
         if start >= end and counts[piece] >= repeats:
