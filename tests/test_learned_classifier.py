@@ -58,6 +58,24 @@ def test_training_is_deterministic_on_given_features() -> None:
     assert training.same(a, b) == ["coef"]
 
 
+def test_a_fold_starts_from_the_same_function_and_ends_where_a_cold_fit_does() -> None:
+    """Cross-validation folds start lbfgs from a layer fitted on much the same rows: rewritten for
+    the fold's standardisation it must be the same function of the raw features, and the fold's fit
+    must end where a fit from zero ends."""
+    rng = np.random.default_rng(2)
+    y = np.array([0, 1, 2] * 60)
+    x = rng.normal(loc=3.0, scale=[1.0, 5.0, 0.2, 2.0], size=(180, 4))
+    x[:, 1] += 4 * y
+    layer = training.fit_linear(x, y, c=1.0)
+    fold = x[:120]
+    mean, scale = fold.mean(axis=0), fold.std(axis=0)
+    coef, intercept = training.restandardised(layer, mean, scale)
+    np.testing.assert_allclose(((x - mean) / scale) @ coef.T + intercept, learned.logits(layer, x), atol=1e-9)
+    warm = training.fit_linear(fold, y[:120], c=1.0, start=layer)
+    cold = training.fit_linear(fold, y[:120], c=1.0)
+    np.testing.assert_allclose(learned.logits(warm, x), learned.logits(cold, x), atol=1e-4)
+
+
 def test_each_language_is_scored_by_its_own_dense_layer_or_the_shared_one() -> None:
     rng = np.random.default_rng(1)
     shared = {"mean": np.zeros(4), "scale": np.ones(4), "coef": rng.normal(size=(3, 4)), "intercept": np.zeros(3)}

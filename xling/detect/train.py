@@ -131,41 +131,54 @@ def features(items: Sequence[Judged], extractor: FeatureExtractor | None = None)
 
 
 def fit_linear(x: np.ndarray, y: np.ndarray, c: float = C, weight: np.ndarray | None = None,
-               tol: float = TOL) -> dict[str, np.ndarray]:
+               tol: float = TOL, start: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Standardise and fit the logistic regression (``weight``: per-row sample weights); return plain
-    arrays (mean, scale, coef, intercept)."""
+    arrays (mean, scale, coef, intercept). ``start``: a layer fitted on much the same rows, whose
+    weights lbfgs starts from (the cross-validation folds: about half the iterations)."""
     from sklearn.linear_model import LogisticRegression
 
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale = np.where(scale < 1e-6, 1.0, scale)
-    model = LogisticRegression(C=c, class_weight="balanced", max_iter=20_000, tol=tol, random_state=SEED)
+    model = LogisticRegression(C=c, class_weight="balanced", max_iter=20_000, tol=tol, random_state=SEED,
+                               warm_start=start is not None)
+    if start is not None:
+        model.coef_, model.intercept_ = restandardised(start, mean, scale)
     model.fit((x - mean) / scale, y, sample_weight=weight)
     return {"mean": mean.astype(np.float64), "scale": scale.astype(np.float64),
             "coef": model.coef_.astype(np.float64), "intercept": model.intercept_.astype(np.float64)}
 
 
+def restandardised(layer: dict[str, np.ndarray], mean: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``layer``'s coef and intercept rewritten for inputs standardised with ``mean`` and ``scale``:
+    the same function of the raw features."""
+    raw = layer["coef"] / layer["scale"]
+    return raw * scale, layer["intercept"] - (layer["mean"] - mean) @ raw.T
+
+
 def fit_passages(inputs: AnswerFeatures, y: np.ndarray, weight: np.ndarray, rows: np.ndarray,
-                 c: float = C) -> dict[str, np.ndarray]:
+                 c: float = C, start: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """The passage layer fitted on the windows of the answers ``rows``: each window carries its
     answer's label, and an answer's windows share its weight, so a long answer counts once."""
     keep = np.isin(inputs.owner, rows)
     owner = inputs.owner[keep]
     count = np.bincount(owner, minlength=len(inputs))
-    return fit_linear(inputs.passages[keep], y[owner], c, weight[owner] / count[owner])
+    return fit_linear(inputs.passages[keep], y[owner], c, weight[owner] / count[owner], start=start)
 
 
 def out_of_fold_summary(inputs: AnswerFeatures, y: np.ndarray, groups: Sequence[str], weight: np.ndarray,
-                        rows: np.ndarray | None = None, folds: int = CV_FOLDS, c: float = C) -> np.ndarray:
+                        rows: np.ndarray | None = None, folds: int = CV_FOLDS, c: float = C,
+                        start: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """The passage summaries of the answers ``rows`` (default all), each from a passage layer fitted
     without the answer's group (GroupKFold within ``rows``); zero elsewhere. What the dense layers
-    are fitted on, so that they weigh the summaries as they will be on answers the layer never saw."""
+    are fitted on, so that they weigh the summaries as they will be on answers the layer never saw.
+    ``start``: the passage layer fitted on all of ``rows``, which each fold's fit starts from."""
     from sklearn.model_selection import GroupKFold
 
     rows = np.arange(len(inputs)) if rows is None else np.asarray(rows)
     out = np.zeros((len(inputs), len(PASSAGE_SUMMARY)))
     for train, test in GroupKFold(n_splits=folds).split(rows, groups=[groups[k] for k in rows]):
-        layer = fit_passages(inputs, y, weight, rows[train], c)
+        layer = fit_passages(inputs, y, weight, rows[train], c, start)
         out[rows[test]] = passage_summary(layer, inputs)[rows[test]]
     return out
 
@@ -180,15 +193,21 @@ def out_of_fold_logits(inputs: AnswerFeatures, y: np.ndarray, groups: Sequence[s
     weight = np.ones(len(y)) if weight is None else weight
     own = {lang: in_lang(langs, lang) for lang in OWN_LAYER_LANGS}
     out = np.zeros((len(y), len(CLASSES)))
+    # Each fold's layers start from the previous fold's: the folds share most of their rows.
+    passage = shared = None
+    owned: dict[str, dict[str, np.ndarray] | None] = dict.fromkeys(own)
     for train, test in GroupKFold(n_splits=folds).split(inputs.x, y, groups):
-        summary = out_of_fold_summary(inputs, y, groups, weight, train, folds, c)
-        summary[test] = passage_summary(fit_passages(inputs, y, weight, train, c), inputs)[test]
+        passage = fit_passages(inputs, y, weight, train, c, passage)
+        summary = out_of_fold_summary(inputs, y, groups, weight, train, folds, c, passage)
+        summary[test] = passage_summary(passage, inputs)[test]
         x = np.hstack([inputs.x, summary])
-        out[test] = logits(fit_linear(x[train], y[train], c, weight[train]), x[test])
-        for mask in own.values():
+        shared = fit_linear(x[train], y[train], c, weight[train], start=shared)
+        out[test] = logits(shared, x[test])
+        for lang, mask in own.items():
             fit_rows, scored = train[mask[train]], test[mask[test]]
             if len(scored):
-                out[scored] = logits(fit_linear(x[fit_rows], y[fit_rows], c, weight[fit_rows]), x[scored])
+                owned[lang] = fit_linear(x[fit_rows], y[fit_rows], c, weight[fit_rows], start=owned[lang])
+                out[scored] = logits(owned[lang], x[scored])
     return out
 
 
@@ -258,7 +277,7 @@ def train(items: Sequence[Judged], inputs: AnswerFeatures, c: float = C) -> dict
     y, weight, groups, langs = labels(rows), row_weights(items), [i.model for i in rows], [i.lang for i in rows]
     texts, scored = [i.text for i in rows], ngram_rows(langs)
     passage = fit_passages(inputs, y, weight, np.arange(len(rows)), c)
-    x = np.hstack([inputs.x, out_of_fold_summary(inputs, y, groups, weight, c=c)])
+    x = np.hstack([inputs.x, out_of_fold_summary(inputs, y, groups, weight, c=c, start=passage)])
     params = fit_linear(x, y, c, weight)
     params.update({f"passage_{key}": value for key, value in passage.items()})
     for lang in OWN_LAYER_LANGS:
