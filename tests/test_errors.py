@@ -65,6 +65,7 @@ def _bank(tmp_path, file_for=lambda lang, source: source) -> Path:
     (["--embedder-translated", "bogus"], "--embedder-translated bogus: no such embedder"),
     (["--judge", "nosuch/x"], "unknown provider 'nosuch'"),
     (["--suite", "nosuch"], "no suite 'nosuch'"),
+    (["--system", "cn=用中文回答"], "'cn' is not a language xling asks in"),
 ])
 def test_bad_options_fail_before_any_model_runs(capsys, tmp_path, extra, expected):
     # delay=30: had any answer been generated first, the test would take minutes.
@@ -290,3 +291,13 @@ def test_the_fix_and_the_resume_hint_are_separate_sentences(capsys, tmp_path):
     line = _error_line(err)
     assert code == 2 and "no suite 'nosuch'" in line
     assert "]. Finished answers are saved in" in line  # not "...'quick'] Finished answers"
+
+
+def test_suite_system_prompt_for_an_unknown_language(capsys, tmp_path):
+    root = _bank(tmp_path)
+    (root / "suites.toml").write_text('[quick]\nsystem = { cn = "用中文回答" }\n', encoding="utf-8")
+    code, err = _compare(capsys, tmp_path, "--prompts", root)
+    line = _error_line(err)
+    assert code == 2 and "suites.toml [quick.system]" in line and "zh, en, ja" in line
+    code, err = _run(capsys, "prompts", "--prompts", str(root), "validate")
+    assert code == 2 and "suites.toml [quick.system]" in _error_line(err)

@@ -105,6 +105,9 @@ def suite_settings(name: str, prompts_dir: Path | None = None) -> SuiteSettings:
     if set(table) - known:
         raise PromptError(f"{path} [{name}]", f"unknown key(s) {sorted(set(table) - known)}", f"use only {sorted(known)}")
     system = table.get("system", {})
+    if not isinstance(system, dict) or any(lang not in LANGS or not isinstance(text, str) for lang, text in system.items()):
+        raise PromptError(f"{path} [{name}.system]", f"{system!r} is not a table of language = text",
+                          f"use only {', '.join(LANGS)} as keys, e.g. en = \"Answer in English.\"")
     return SuiteSettings(description=table.get("description", ""), samples=table.get("samples"),
                          max_new_tokens=table.get("max_new_tokens"),
                          system_prompts=tuple((lang, system[lang]) for lang in system))
