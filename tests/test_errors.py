@@ -301,3 +301,18 @@ def test_suite_system_prompt_for_an_unknown_language(capsys, tmp_path):
     assert code == 2 and "suites.toml [quick.system]" in line and "zh, en, ja" in line
     code, err = _run(capsys, "prompts", "--prompts", str(root), "validate")
     assert code == 2 and "suites.toml [quick.system]" in _error_line(err)
+
+
+def test_reusing_an_out_folder_for_another_run_warns_and_keeps_both_runs_answers(capsys, tmp_path):
+    assert _compare(capsys, tmp_path, "--lang", "zh", model="fake/divergent")[0] == 0
+    code, err = _compare(capsys, tmp_path, "--lang", "zh")  # fake/echo into the same --out
+    assert code == 0
+    assert "warning: " in err and "held a run of fake/divergent" in err and "its reports are replaced" in err
+    code, err = _compare(capsys, tmp_path, "--lang", "zh")  # the same command again: no warning
+    assert code == 0 and "held a run" not in err
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(tmp_path / "run" / "xling.sqlite")) as db:
+        models = {row[0] for row in db.execute("select model from generations")}
+    assert models == {"fake/divergent", "fake/echo"}

@@ -491,6 +491,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
         raise XlingError(f"--id {', '.join(unknown)} not in suite '{config.suite}'", f"see `xling prompts list {config.suite}`")
     run_dir = config.run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
+    _warn_if_another_run(config, run_dir)
     save_run_config(config, run_dir)  # so `xling report` can rebuild the analysis from the store
     translator_model = (config.translator.partition(":")[2] or DEFAULT_MODEL) if config.translator.startswith("llm") else None
     backends: dict[str, Backend] = {}
@@ -611,6 +612,22 @@ def write_report_json(report: dict, run_dir: Path) -> Path:
 
     # Atomic: a reader never sees half a report.
     return write_atomic(run_dir / "report.json", json.dumps(report, ensure_ascii=False, indent=1))
+
+
+def _warn_if_another_run(config: CompareConfig, run_dir: Path) -> None:
+    """An ``--out`` folder reused for other answers (another model, suite, sample count...): its
+    reports will be this run's. Nothing is lost, since the store keys every answer by its request,
+    but the reader should know why the old reports are gone."""
+    import warnings
+
+    try:
+        earlier = CompareConfig.from_dict(json.loads((run_dir / "run.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, XlingError):
+        return  # no earlier run, or one whose settings cannot be read (`xling report` says so)
+    if earlier.digest() != config.digest():
+        warnings.warn(f"{run_dir} held a run of {', '.join(earlier.models)} (suite {earlier.suite}, "
+                      f"samples {earlier.samples}); its reports are replaced by this run's. Its answers stay in "
+                      f"{run_dir / 'xling.sqlite'}: its own command finds them again", UserWarning, stacklevel=3)
 
 
 def save_run_config(config: CompareConfig, run_dir: Path) -> Path:
