@@ -21,6 +21,7 @@ def check_config(config: CompareConfig) -> None:
     from xling.prompts import check_suite_name
 
     check_generation(config)
+    check_system_prompts(config)
     check_suite_name(config.suite)
     options = dict(config.model_options)
     for address in config.models:
@@ -52,6 +53,17 @@ def check_generation(config: CompareConfig) -> None:
                          "--temperature 0.7 (0 decodes greedily)")
     if not math.isfinite(gen.top_p) or not 0 < gen.top_p <= 1:
         raise XlingError(f"--top-p {gen.top_p} is not in (0, 1]", "--top-p 0.95 (1 keeps every token)")
+
+
+def check_system_prompts(config: CompareConfig) -> None:
+    """Each system prompt is for a language xling asks in (a typo such as ``cn=`` would otherwise
+    be ignored without a word)."""
+    from xling.schema import LANGS
+
+    for lang, _ in config.system_prompts:
+        if lang not in LANGS:
+            raise XlingError(f"--system {lang}=...: {lang!r} is not a language xling asks in",
+                             f"use one of {', '.join(LANGS)}, e.g. --system zh=用中文回答如下问题")
 
 
 def check_model(address: str, options: dict) -> None:
