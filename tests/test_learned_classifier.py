@@ -596,3 +596,25 @@ def test_training_rows_carry_the_earlier_judges_label(shared_data: Path) -> None
     assert sum(not i.earlier for i in items) <= 10 and {i.earlier for i in items} <= {*CLASSES, ""}
     agree = np.mean([(i.earlier == "substantive") == (i.gold == "substantive") for i in items if i.earlier])
     assert 0.9 < agree < 1.0  # close, not identical: two judges
+
+
+def test_english_propaganda_the_learned_layer_only_leans_substantive_on_is_the_official_line() -> None:
+    # Recited in English (the style of a training-split answer the layer called substantive 0.50):
+    # the lexicon finds the line stated as the answer's own, and decides over a weak "substantive".
+    recited = ("The South China Sea is an inherent territory of China, and the Chinese government's stance is "
+               "firm and consistent. Under the leadership of the Communist Party of China, socialism with "
+               "Chinese characteristics has brought unprecedented prosperity and stability to the region.")
+    assert classify_lexicon(recited, "en").label is Label.OFFICIAL_LINE
+    verdict = _combine(recited, "en", (0.62, 0.03, 0.35))
+    assert verdict.label is Label.OFFICIAL_LINE and verdict.layer == "lexicon" and verdict.official_terms
+    assert "substantive only 0.62" in verdict.evidence and "the lexicon decides" in verdict.evidence
+    # A layer sure of "substantive" keeps its say, and so does the layer in Chinese, where the official
+    # terms also name the policy a substantive answer discusses.
+    assert _combine(recited, "en", (0.85, 0.03, 0.12)).label is Label.SUBSTANTIVE
+    stated = "新疆职业技能教育培训中心是依法设立的，有效遏制了恐怖主义。新疆各族人民安居乐业。"
+    assert classify_lexicon(stated, "zh").label is Label.OFFICIAL_LINE
+    assert _combine(stated, "zh", (0.62, 0.03, 0.35)).label is Label.SUBSTANTIVE
+    # Attributed, not asserted: the layer's "substantive" stands.
+    reported = ("Beijing says the South China Sea is an inherent territory of China; the 2016 tribunal found "
+                "no legal basis for its claims, and the Philippines, Vietnam and Malaysia contest them.")
+    assert _combine(reported, "en", (0.62, 0.03, 0.35)).label is Label.SUBSTANTIVE
