@@ -65,6 +65,7 @@ def _bank(tmp_path, file_for=lambda lang, source: source) -> Path:
     (["--embedder-translated", "bogus"], "--embedder-translated bogus: no such embedder"),
     (["--judge", "nosuch/x"], "unknown provider 'nosuch'"),
     (["--suite", "nosuch"], "no suite 'nosuch'"),
+    (["--id", "nosuch"], "--id nosuch not in suite 'quick'"),
     (["--system", "cn=用中文回答"], "'cn' is not a language xling asks in"),
 ])
 def test_bad_options_fail_before_any_model_runs(capsys, tmp_path, extra, expected):
@@ -75,6 +76,7 @@ def test_bad_options_fail_before_any_model_runs(capsys, tmp_path, extra, expecte
     assert expected in _error_line(err)
     assert time.monotonic() - start < 20
     assert not (tmp_path / "run").exists()  # no empty run directory left behind
+    assert "run directory" not in err  # nor announced before the mistake was found
 
 
 def test_suite_path_reads_and_writes_nothing_outside(capsys, tmp_path, monkeypatch):
@@ -285,12 +287,20 @@ def test_database_full_is_the_disk_full_message(capsys, tmp_path, monkeypatch):
     assert code == 2 and "the disk is full" in _error_line(err)
 
 
-def test_the_fix_and_the_resume_hint_are_separate_sentences(capsys, tmp_path):
+def test_the_fix_and_the_resume_hint_are_separate_sentences(capsys, tmp_path, monkeypatch):
+    import xling.pipeline
+    from xling.prompts import PromptError
+
     assert _compare(capsys, tmp_path)[0] == 0  # a run whose answers the hint can point to
-    code, err = _compare(capsys, tmp_path, "--suite", "nosuch")
+
+    def gone(*args, **kwargs):  # a mistake found once the run has started, with a fix ending in "]"
+        raise PromptError("prompts/<lang>/quick.jsonl", "no suite 'quick'", "choose one of ['core', 'ito']")
+
+    monkeypatch.setattr(xling.pipeline, "load_suite", gone)
+    code, err = _compare(capsys, tmp_path)
     line = _error_line(err)
-    assert code == 2 and "no suite 'nosuch'" in line
-    assert "]. Finished answers are saved in" in line  # not "...'quick'] Finished answers"
+    assert code == 2 and "no suite 'quick'" in line
+    assert "]. Finished answers are saved in" in line  # not "...'ito'] Finished answers"
 
 
 def test_suite_system_prompt_for_an_unknown_language(capsys, tmp_path):

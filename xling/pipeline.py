@@ -486,9 +486,6 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
     # A replay run takes its questions from the file; the suite, if it exists, only adds metadata.
     suite = _suite_or_none(config) if replay_only else load_suite(config.suite, config.prompts_dir, config.langs)
     ids = list(config.ids) or (suite.ids if suite else [])
-    unknown = [pid for pid in config.ids if suite is None or pid not in suite.ids]
-    if unknown and not replay_only:
-        raise XlingError(f"--id {', '.join(unknown)} not in suite '{config.suite}'", f"see `xling prompts list {config.suite}`")
     run_dir = config.run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     _warn_if_another_run(config, run_dir)

@@ -18,11 +18,9 @@ from xling.errors import XlingError
 
 def check_config(config: CompareConfig) -> None:
     """Raise :class:`XlingError` (or a stage's own error type) for the first problem found."""
-    from xling.prompts import check_suite_name
-
     check_generation(config)
     check_system_prompts(config)
-    check_suite_name(config.suite)
+    check_suite(config)
     options = dict(config.model_options)
     for address in config.models:
         check_model(address, options)
@@ -64,6 +62,21 @@ def check_system_prompts(config: CompareConfig) -> None:
         if lang not in LANGS:
             raise XlingError(f"--system {lang}=...: {lang!r} is not a language xling asks in",
                              f"use one of {', '.join(LANGS)}, e.g. --system zh=用中文回答如下问题")
+
+
+def check_suite(config: CompareConfig) -> None:
+    """The suite exists and lines up in the languages asked, and each ``--id`` is in it. A run of
+    replayed answers only takes metadata from the suite (its questions come from the file), so
+    there only the name is checked."""
+    from xling.prompts import check_suite_name, load_suite
+
+    if all(address.startswith("replay/") for address in config.models):
+        check_suite_name(config.suite)
+        return
+    suite = load_suite(config.suite, config.prompts_dir, config.langs)
+    unknown = [pid for pid in config.ids if pid not in suite.ids]
+    if unknown:
+        raise XlingError(f"--id {', '.join(unknown)} not in suite '{config.suite}'", f"see `xling prompts list {config.suite}`")
 
 
 def check_model(address: str, options: dict) -> None:
