@@ -42,6 +42,12 @@ class CompareConfig:
     def system_prompt(self, lang: str) -> str:
         return dict(self.system_prompts).get(lang, "")
 
+    @property
+    def replay_only(self) -> bool:
+        """Every model is a file of answers collected elsewhere (``replay/...``): nothing is
+        generated, and the questions come from the file; the suite, if it exists, adds metadata."""
+        return all(m.startswith("replay/") for m in self.models)
+
     def digest(self) -> str:
         """Hash of what decides the answers: the run directory's identity.
 

@@ -482,7 +482,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
     progress = progress or (lambda stage, done, total: None)
     check_config(config)  # every mistake that can be found before a model runs
     models = expand_replay_addresses(config.models)
-    replay_only = all(m.startswith("replay/") for m in models)
+    replay_only = config.replay_only  # expanding a replay file's models keeps the replay/ prefix
     # A replay run takes its questions from the file; the suite, if it exists, only adds metadata.
     suite = _suite_or_none(config) if replay_only else load_suite(config.suite, config.prompts_dir, config.langs)
     ids = list(config.ids) or (suite.ids if suite else [])

@@ -24,7 +24,7 @@ def check_config(config: CompareConfig) -> None:
     options = dict(config.model_options)
     for address in config.models:
         check_model(address, options)
-    if options and all(m.startswith("replay/") for m in config.models):
+    if options and config.replay_only:
         import warnings
 
         warnings.warn(f"-M {', '.join(options)} ignored: replayed answers are read from their file, not generated",
@@ -70,7 +70,7 @@ def check_suite(config: CompareConfig) -> None:
     there only the name is checked."""
     from xling.prompts import check_suite_name, load_suite
 
-    if all(address.startswith("replay/") for address in config.models):
+    if config.replay_only:
         check_suite_name(config.suite)
         return
     suite = load_suite(config.suite, config.prompts_dir, config.langs)
