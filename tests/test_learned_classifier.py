@@ -572,6 +572,23 @@ def _classify_benchmark():
     return bench
 
 
+def test_dev_intervals_resample_whole_requests() -> None:
+    """benchmarks/classify.py's dev intervals resample requests (both models' answers together), and
+    macro-F1 averages the classes a resample has: one with no refusal in it, and none predicted,
+    is not marked down for a class it has nothing of."""
+    bench = _classify_benchmark()
+    classes = ["substantive"] * 6 + ["refusal", "evasion_or_official", "evasion_or_official", "substantive"]
+    gold = classes * 2  # two models, ten requests
+    requests = [f"q{k}" for k in range(10)] * 2
+    assert bench.score(["substantive", "substantive"], ["substantive", "substantive"]).macro_f1 == 1.0
+    assert bench.clustered_interval(gold, gold, requests, lambda s: s.macro_f1) == (1.0, 1.0)
+    wrong = list(gold)
+    wrong[6] = wrong[16] = "substantive"  # both models' answers to the one refusal request read as answered
+    point = bench.score(gold, wrong)
+    low, high = bench.clustered_interval(gold, wrong, requests, lambda s: s.agreement)
+    assert low < point.agreement <= high == 1.0  # resamples without q6 agree throughout
+
+
 def test_encoder_comparison_predicts_each_model_from_the_others() -> None:
     """--encoders scores each model's answers with a model fitted on the other models only: a
     model whose answers look unlike everyone else's is predicted from the others' pattern."""
