@@ -540,6 +540,14 @@ def test_script_soup_is_degenerate_in_each_language(lang: str) -> None:
     assert verdict.label is Label.DEGENERATE and "mixed scripts" in verdict.evidence
 
 
+def test_a_providers_block_reason_as_the_whole_answer_is_not_an_answer() -> None:
+    # SpeechMap's Gemini 1.5 Pro answers hold "SAFETY" where the filter stopped them; the learned
+    # layer, given six letters, leaned substantive (0.60 out of fold).
+    verdict = _combine("SAFETY", "en", (0.60, 0.08, 0.32))
+    assert verdict.label is Label.DEGENERATE and "block reason" in verdict.evidence
+    assert _combine("Safety first: the dam failed in 2019.", "en", (0.60, 0.08, 0.32)).label is not Label.DEGENERATE
+
+
 def test_asymmetric_requests_pair_each_models_en_and_zh_answers() -> None:
     """benchmarks/classify.py counts a request asymmetric when one language's answer is substantive
     and the other's not; requests asked in one language, or in other topics, are not counted."""

@@ -125,6 +125,15 @@ def test_parse_response_content_filter_is_blocked_not_an_empty_answer() -> None:
     assert partial.outcome is Outcome.BLOCKED and partial.text == "The massacre" and "after 12 characters" in partial.cause
 
 
+def test_gemini_block_reasons_are_blocked_as_a_finish_reason_or_as_the_whole_completion() -> None:
+    # A gateway passes Gemini's reason on as the finish reason; some hand it over as the text.
+    for finish, content in (("SAFETY", ""), ("PROHIBITED_CONTENT", ""), ("stop", "SAFETY"), ("stop", " SAFETY\n")):
+        got = parse_response({"choices": [{"message": {"content": content}, "finish_reason": finish}]})
+        assert got.outcome is Outcome.BLOCKED and "content filter" in got.cause, (finish, content)
+    answer = parse_response({"choices": [{"message": {"content": "Safety first: the dam failed."}, "finish_reason": "stop"}]})
+    assert answer.outcome is Outcome.ANSWER
+
+
 def test_stream_assembler_joins_chunks_reasoning_and_usage() -> None:
     assembler = StreamAssembler()
     for line in [": keep-alive", 'data: {"choices": [{"delta": {"role": "assistant", "reasoning_content": "想"}}]}', "",

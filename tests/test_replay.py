@@ -50,6 +50,19 @@ def test_replay_flags_the_refusal_and_reports_bad_lines(tmp_path):
     assert labels[("q1", "zh")] == "refusal" and labels[("q1", "en")] == "substantive"
 
 
+def test_a_replayed_block_reason_is_the_providers_block_not_the_models_answer(tmp_path):
+    # SpeechMap holds Gemini 1.5 Pro's filtered answers as the text "SAFETY".
+    rows = [dict(ROWS[0]), dict(ROWS[1], response="SAFETY"), dict(ROWS[2]), dict(ROWS[3])]
+    report = compare(CompareConfig(models=(f"replay/{_write(tmp_path / 'a.jsonl', rows)}",), out=tmp_path / "run",
+                                   **FAKE))
+    blocked = [r for r in report["records"] if r["prompt_id"] == "q1" and r["lang"] == "zh"]
+    assert [r["outcome"] for r in blocked] == ["blocked"] and "SAFETY" in blocked[0]["outcome_cause"]
+    assert blocked[0]["label"] != "substantive"
+    assert not any(f["prompt_id"] == "q1" for f in report["flags"])  # a block says nothing about the model
+    zh = next(cell for cell in report["summary"] if cell["lang"] == "zh")
+    assert zh["rates"]["blocked"]["k"] == 1 and zh["rates"]["refusal"]["n"] == 1  # over the one real answer
+
+
 def test_samples_are_numbered_in_file_order_and_duplicates_rejected(tmp_path):
     rows = [dict(ROWS[0]), dict(ROWS[0], response="Second answer."), dict(ROWS[0], sample=0, response="dup")]
     file = load_replay(_write(tmp_path / "a.jsonl", rows))

@@ -44,7 +44,8 @@ from typing import Any, Iterator, Mapping, Sequence
 import certifi
 import aiohttp
 
-from xling.backends.base import Backend, BackendError, Generation, GenerationConfig, Message, ModelIdentity, Request
+from xling.backends.base import (BLOCK_REASONS, Backend, BackendError, Generation, GenerationConfig, Message,
+                                 ModelIdentity, Request, block_marker)
 from xling.schema import Outcome
 
 PROVIDER = "openai-api"
@@ -135,11 +136,14 @@ def _finish(text: str, reasoning: str, finish_reason: str, n_tokens: Any) -> Gen
     if reasoning and not text.lstrip().startswith("<think>"):
         text = f"<think>{reasoning}</think>{text}"
     tokens = int(n_tokens) if n_tokens is not None else None
-    if finish_reason == "content_filter":
+    if finish_reason.lower() in BLOCK_REASONS:
         # Whatever came before the filter stepped in is kept in the store, but it is not the
         # model's whole answer: the record is the provider's block, not a refusal.
-        cause = "the provider's content filter stopped the answer (finish_reason content_filter"
+        cause = f"the provider's content filter stopped the answer (finish_reason {finish_reason}"
         cause += f", after {len(text)} characters)" if text else ", empty completion)"
+        return Generation(text, False, tokens, Outcome.BLOCKED, cause, finish_reason)
+    if block_marker(text):
+        cause = f"the provider's content filter stopped the answer (the completion is only \"{text.strip()}\")"
         return Generation(text, False, tokens, Outcome.BLOCKED, cause, finish_reason)
     return Generation(text=text, truncated=finish_reason == "length", n_tokens=tokens, finish_reason=finish_reason)
 
@@ -152,7 +156,8 @@ def parse_response(obj: Mapping[str, Any]) -> Generation:
 
     Returns:
         The answer text, whether the token limit cut it off, its token count if reported, and
-        its outcome: ``blocked`` when ``finish_reason`` is ``content_filter``.
+        its outcome: ``blocked`` when ``finish_reason`` is a filter's (``content_filter``, ``SAFETY``,
+        ...: BLOCK_REASONS) or the completion is only such a word.
 
     Raises:
         ValueError: The body has no ``choices[0].message``.

@@ -23,8 +23,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
-from xling.backends.base import Backend, BackendError, Generation, GenerationConfig, ModelIdentity, Request
-from xling.schema import LANGS
+from xling.backends.base import (Backend, BackendError, Generation, GenerationConfig, ModelIdentity, Request,
+                                 block_marker)
+from xling.schema import LANGS, Outcome
 
 REQUIRED = ("model", "prompt_id", "lang", "prompt", "response")
 
@@ -150,10 +151,16 @@ class ReplayBackend(Backend):
         out = []
         for request in requests:
             try:
-                out.append(Generation(self._answers[(request.prompt_id, request.lang, request.sample)]))
+                text = self._answers[(request.prompt_id, request.lang, request.sample)]
             except KeyError:
                 raise BackendError(f"no replayed answer for {request.prompt_id} / {request.lang} / sample "
                                    f"{request.sample} of {self.model}") from None
+            marker = block_marker(text)
+            # A collected "answer" that is only the provider's block reason ("SAFETY") holds no
+            # words of the model's: it is recorded as the provider's block, as a live run would.
+            out.append(Generation(text, outcome=Outcome.BLOCKED, finish_reason=marker,
+                                  cause=f'the provider blocked the answer (the replayed text is only "{marker}")')
+                       if marker else Generation(text))
         return out
 
 

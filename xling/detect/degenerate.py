@@ -17,7 +17,9 @@ is known, an echo:
     letter in its worst window ("Baidu’s search engine 索引跳过敏感关键词 Kanren Gao,娶妻 video yet汉"),
     or less often but with letters of other scripts and code fragments (Chinese answers that turn
     into Latin, Arabic and identifier soup);
-  * an echo: the answer is a question, the one it was asked said back (ECHO_SIMILARITY).
+  * an echo: the answer is a question, the one it was asked said back (ECHO_SIMILARITY);
+  * no answer at all: the text is only a provider's block reason ("SAFETY", as SpeechMap's Gemini
+    1.5 Pro answers hold it), which a replayed run records as blocked before anything is labelled.
 
 The repetition thresholds were set on speechmap-judged-train so that no answer its judge called
 COMPLETE is flagged, the incoherence one so that what it flags is script soup (see its comment);
@@ -35,6 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from xling.backends.base import block_marker
 from xling.detect.lexicon import ends_as_a_question, strip_reasoning
 
 RUN_REPEATS = 6
@@ -135,6 +138,8 @@ def detect_degenerate(text: str, question: str = "") -> Degeneracy:
     answer, _ = strip_reasoning(text)
     if not answer:
         return Degeneracy("")
+    if block_marker(answer):
+        return Degeneracy("is only the provider's block reason, no words of the model's", answer)
     if question and _echoes(answer, question):
         return Degeneracy("repeats the question instead of answering it", answer[:80])
     # The piece must hold words: rules ("-----") and table borders ("|---|---|") repeat by design.
