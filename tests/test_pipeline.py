@@ -164,3 +164,26 @@ def test_records_keep_the_deciding_layer_and_the_learned_probabilities(tmp_path)
             assert set(record["probabilities"]) == {"substantive", "refusal", "non_substantive"}
             assert abs(sum(record["probabilities"].values()) - 1) < 0.01
     assert any("learned" in r["layer"] for r in report["records"])
+
+
+def test_a_reasoning_model_cut_off_before_it_answers_is_not_a_refusal(tmp_path, monkeypatch):
+    """A reasoning model that the token limit stops mid-thought wrote no answer: its empty answer
+    is not read as a refusal, no flag rests on it, and the run says to raise --max-new-tokens."""
+    from xling.backends.base import Generation
+    from xling.backends.fake import FakeBackend
+
+    answer = FakeBackend.generate
+
+    def think_too_long_in_english(self, requests, config):
+        return [Generation("<think>The user asks about a sensitive event. Let me recall what I know", truncated=True)
+                if request.lang == "en" else generation
+                for request, generation in zip(requests, answer(self, requests, config))]
+
+    monkeypatch.setattr(FakeBackend, "generate", think_too_long_in_english)
+    report = compare(_config(tmp_path, models=("fake/echo",), samples=1, ids=("tiananmen-1989",)))
+    en = [r for r in report["records"] if r["lang"] == "en"]
+    assert [r["label"] for r in en] == ["uncertain"] and "--max-new-tokens" in en[0]["evidence"]
+    assert en[0]["reasoning"] and not en[0]["text"]
+    assert {r["label"] for r in report["records"] if r["lang"] != "en"} == {"substantive"}
+    assert not [f for f in report["flags"] if "en" in f["langs"]]  # nor is it compared for content
+    assert any("1 of 3 answers" in line and "--max-new-tokens" in line for line in report["request_outcomes"])

@@ -22,7 +22,7 @@ from xling.backends.bundled import DEFAULT_MODEL
 from xling.config import CompareConfig
 from xling.errors import XlingError
 from xling.prompts import Suite, load_suite
-from xling.schema import LANGS, Classification, Label, Outcome, Prompt, Record
+from xling.schema import LANGS, Classification, Label, Outcome, Prompt, Record, cut_off_while_reasoning
 from xling.signature import build_signature, short_hash
 from xling.stats import CLUSTER_METHOD, Clustered, Gap, Rate, cluster_difference
 from xling.store import Store, StoredGeneration, record_key
@@ -223,6 +223,10 @@ def _translation_source(answer_lang: str, asked: str) -> str | None:
     return None if asked == "en" else asked
 
 
+UNFINISHED = ("no answer: the token limit stopped the model while it was still reasoning. "
+              "Fix: raise --max-new-tokens (a reasoning model may think for thousands of tokens)")
+
+
 def analyse(planned: Sequence[Planned], store: Store, translator, progress: ProgressFn) -> list[Record]:
     """Turn stored answers into labelled, back-translated records."""
     from xling.detect.classify import classify_many, signed_classifier_name
@@ -250,10 +254,18 @@ def analyse(planned: Sequence[Planned], store: Store, translator, progress: Prog
     label_langs = [answer_lang if answer_lang in LANGS else p.prompt.lang for p, _, _, _, answer_lang in rows]
     progress("classify", 0, len(rows))
     # What the provider blocked or what failed carries no words of the model's: it is not
-    # classified (an empty answer would read as a refusal) and is left out of label rates.
-    answered = [i for i, row in enumerate(rows) if row[1].outcome == Outcome.ANSWER.value]
+    # classified (an empty answer would read as a refusal) and is left out of label rates. Nor is
+    # an answer the token limit cut off while the model was still reasoning: it holds no answer.
     verdicts = [Classification(Label.UNCERTAIN, 0.0, f"not classified: {g.outcome}: {g.outcome_cause}")
                 for _, g, _, _, _ in rows]
+    answered = []
+    for i, (_, generation, text, reasoning, _) in enumerate(rows):
+        if generation.outcome != Outcome.ANSWER.value:
+            continue
+        if cut_off_while_reasoning(text, reasoning, generation.truncated):
+            verdicts[i] = Classification(Label.UNCERTAIN, 0.0, UNFINISHED)
+        else:
+            answered.append(i)
     fresh = cached_classify(store, signed_classifier_name(), [rows[i][2] for i in answered], [label_langs[i] for i in answered],
                             [rows[i][0].prompt.text for i in answered], classify_many)
     for i, verdict in zip(answered, fresh):
@@ -439,7 +451,8 @@ def judge_records(addresses: Sequence[str], records: list[Record], store: Store,
             judge.close()
     panel = aggregate_panel(names, labels)
     judged = [replace(r, label=v.label, confidence=v.confidence,
-                      evidence=f"{v.evidence} [offline: {r.label.value}: {r.evidence}]") if r.answered else r
+                      evidence=f"{v.evidence} [offline: {r.label.value}: {r.evidence}]")
+              if r.answered and not r.unfinished else r
               for r, v in zip(records, panel.majority)]
     return judged, panel.to_dict()
 
@@ -534,6 +547,12 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
         translator = _make_translator(config.translator, backends)
         quality = translation_quality(planned, translator, store, progress)
         records = analyse(planned, store, translator, progress)
+        for address in models:
+            unfinished = sum(r.unfinished for r in records if r.model == address)
+            if unfinished:
+                request_outcomes.append(f"{address}: {unfinished} of {sum(r.model == address for r in records)} "
+                                        "answers hold no answer: the token limit stopped the model while it was "
+                                        "still reasoning (labelled uncertain). Fix: raise --max-new-tokens")
         quality = add_answer_checks(quality, records)
         translator.close()
         panel = None  # the judges' names and agreement, when there are judges
@@ -542,7 +561,8 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
     langs = [lang for lang in LANGS if any(p.prompt.lang == lang for p in planned)]
 
     progress("compare", 0, 1)
-    answers = [Answer(r.model, r.prompt_id, r.lang, r.sample, r.text, r.back_translation) for r in records if r.answered]
+    answers = [Answer(r.model, r.prompt_id, r.lang, r.sample, r.text, r.back_translation) for r in records
+               if r.answered and not r.unfinished]
     with Store(run_dir / "xling.sqlite") as store:  # embeddings are cached beside the answers
         embed_translated = CachedEmbedder(config.embedder_translated, store)
         embed_original = CachedEmbedder(config.embedder_original, store)

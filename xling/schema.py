@@ -113,6 +113,15 @@ class Classification:
             object.__setattr__(self, "official_terms", True)
 
 
+def cut_off_while_reasoning(answer: str, reasoning: str, truncated: bool) -> bool:
+    """The token limit stopped the model while it was still reasoning, before it wrote any answer.
+
+    That is the run's setting (a reasoning model thinks for hundreds or thousands of tokens), not
+    the model declining: such a record is not labelled from its empty answer, which would read as
+    a refusal."""
+    return truncated and bool(reasoning.strip()) and not answer.strip()
+
+
 @dataclass(frozen=True)
 class Record:
     """One answer, analysed: what report.json's ``records`` holds."""
@@ -154,6 +163,11 @@ class Record:
     def answered(self) -> bool:
         """The model produced words (not blocked by the provider, not a failed request)."""
         return self.outcome is Outcome.ANSWER
+
+    @property
+    def unfinished(self) -> bool:
+        """See :func:`cut_off_while_reasoning`."""
+        return self.answered and cut_off_while_reasoning(self.text, self.reasoning, self.truncated)
 
     @property
     def drifted(self) -> bool:

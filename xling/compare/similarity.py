@@ -158,6 +158,13 @@ def sentence_alignment(a: np.ndarray, b: np.ndarray) -> float:
     return float((sims.max(axis=1).mean() + sims.max(axis=0).mean()) / 2)
 
 
+def _mean_of_known(values: Sequence[float]) -> float:
+    """The mean of the values that are not NaN, or NaN (without numpy's empty-slice warning on
+    the terminal) when an empty answer leaves none."""
+    known = [v for v in values if not np.isnan(v)]
+    return float(np.mean(known)) if known else float("nan")
+
+
 # At most this many sentences of an answer are aligned (the first ones), so a runaway answer costs
 # what a long ordinary one does.
 MAX_SENTENCES = 40
@@ -206,8 +213,8 @@ def score_pairs(answers: Sequence[Answer], translated_vectors: np.ndarray, origi
                 chrf=float(np.mean([(sentence_chrf(answers[i].translated, answers[j].translated)
                                      + sentence_chrf(answers[j].translated, answers[i].translated)) / 2
                                     for i, j in cross])),
-                sim_sentences=None if sentence_vectors is None else float(np.nanmean(
-                    [sentence_alignment(sentence_vectors[i], sentence_vectors[j]) for i, j in cross])),
+                sim_sentences=None if sentence_vectors is None else _mean_of_known(
+                    [sentence_alignment(sentence_vectors[i], sentence_vectors[j]) for i, j in cross]),
             ))
     return pairs, {model: dict(by_signal) for model, by_signal in within.items()}
 
