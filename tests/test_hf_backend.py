@@ -42,6 +42,26 @@ def test_token_limit_marks_truncation(tiny):
         assert generation.truncated == (generation.n_tokens == 3)
 
 
+def test_a_template_that_opens_the_reasoning_keeps_the_tag(tiny, tmp_path):
+    # DeepSeek-R1's distills end the prompt with "<think>\n": the answer starts inside the block,
+    # so an answer cut off there is all reasoning and holds no answer.
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from xling.detect.lexicon import strip_reasoning
+
+    thinking = shutil.copytree(tiny, tmp_path / "thinking")
+    tokenizer = AutoTokenizer.from_pretrained(thinking)
+    tokenizer.chat_template = tokenizer.chat_template.replace("assistant\n{% endif %}", "assistant\n<think>\n{% endif %}")
+    tokenizer.save_pretrained(thinking)
+    backend = create_backend(f"hf/{thinking}", {"dtype": "float32"})
+    for generation in backend.generate(_requests(QUESTIONS), GenerationConfig(temperature=0.0, max_new_tokens=3)):
+        assert generation.text.startswith("<think>") and strip_reasoning(generation.text)[0] == ""
+    plain = create_backend(f"hf/{tiny}", {"dtype": "float32"})
+    assert not any(g.text.startswith("<think>") for g in plain.generate(_requests(QUESTIONS), GREEDY))
+
+
 def test_sampling_is_seeded(tiny):
     backend = create_backend(f"hf/{tiny}", {"dtype": "float32"})
     config = GenerationConfig(temperature=1.0, top_p=1.0, max_new_tokens=10, seed=7)
