@@ -16,19 +16,6 @@ from xling.schema import Outcome
 TRANSPORT_OPTIONS = frozenset({"base_url", "api_key", "concurrency", "max_connections", "timeout",
                                "connect_timeout", "max_retries", "backoff", "stream"})
 
-# Finish reasons by which a provider says its own filter stopped an answer: OpenAI's
-# "content_filter", Gemini's "SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION".
-# Gateways pass them on as the finish reason, and collections of answers may hold one as the
-# answer's text (SpeechMap's Gemini 1.5 Pro answers: "SAFETY", which its judge read as an evasion).
-BLOCK_REASONS = frozenset({"content_filter", "safety", "prohibited_content", "blocklist", "spii", "recitation",
-                           "image_safety"})
-
-
-def block_marker(text: str) -> str:
-    """The provider's block reason when ``text`` is that and nothing else ("SAFETY"), else ""."""
-    word = text.strip()
-    return word if word.lower() in BLOCK_REASONS else ""
-
 
 @dataclass(frozen=True)
 class Message:

@@ -44,9 +44,8 @@ from typing import Any, Iterator, Mapping, Sequence
 import certifi
 import aiohttp
 
-from xling.backends.base import (BLOCK_REASONS, Backend, BackendError, Generation, GenerationConfig, Message,
-                                 ModelIdentity, Request, block_marker)
-from xling.schema import Outcome
+from xling.backends.base import Backend, BackendError, Generation, GenerationConfig, Message, ModelIdentity, Request
+from xling.schema import BLOCK_REASONS, Outcome, block_marker
 
 PROVIDER = "openai-api"
 

@@ -23,9 +23,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
-from xling.backends.base import (Backend, BackendError, Generation, GenerationConfig, ModelIdentity, Request,
-                                 block_marker)
-from xling.schema import LANGS, Outcome
+from xling.backends.base import Backend, BackendError, Generation, GenerationConfig, ModelIdentity, Request
+from xling.schema import LANGS, Outcome, block_marker
 
 REQUIRED = ("model", "prompt_id", "lang", "prompt", "response")
 

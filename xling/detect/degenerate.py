@@ -37,8 +37,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from xling.backends.base import block_marker
 from xling.detect.lexicon import ends_as_a_question, strip_reasoning
+from xling.schema import block_marker
 
 RUN_REPEATS = 6
 # Script changes per letter, in the worst 300-letter window, from which an answer is incoherent. On
