@@ -483,6 +483,7 @@ def cv_flags(console: Console, gates: Sequence[float] = ()) -> None:
     from xling.detect.classify import LEARNED_SURE
     from xling.detect.judged import load_train
     from xling.detect.lexicon import classify_lexicon
+    from xling.stats import Rate
 
     items = load_train()
     rows = training.training_rows(items)
@@ -490,21 +491,21 @@ def cv_flags(console: Console, gates: Sequence[float] = ()) -> None:
     verdicts = {k: classify_lexicon(r.text, r.lang) for k, r in enumerate(items)
                 if r.topic in CHINA_TOPICS}
     table = Table(title="Label-asymmetry flags on the training split, out of fold (grouped by model)")
-    for column in ("gate", "models", "judge: asymmetric", "xling flagged", "both", "precision", "recall",
-                   "models with P and R >= 0.9"):
+    for column in ("gate", "models", "judge: asymmetric", "xling flagged", "both", "precision (95% Wilson)",
+                   "recall (95% Wilson)", "models with P and R >= 0.9"):
         table.add_column(column, justify="right")
     for gate in sorted({LEARNED_SURE, *gates}):
         counts = flag_counts(items, verdicts, p, gate)
         truth, flagged = counts["truth"], counts["flagged"]
         hit = truth & flagged
         table.add_row(f"{gate:g}" + (" (shipped)" if gate == LEARNED_SURE else ""), str(len(counts["models"])),
-                      str(len(truth)), str(len(flagged)), str(len(hit)), _f(_ratio(len(hit), len(flagged))),
-                      _f(_ratio(len(hit), len(truth))), str(len(counts["good"])))
+                      str(len(truth)), str(len(flagged)), str(len(hit)), Rate(len(hit), len(flagged)).text(),
+                      Rate(len(hit), len(truth)).text(), str(len(counts["good"])))
     # The same count with SpeechMap's earlier judge in xling's place: how far a second judge gets.
     other = earlier_judge_flags(items)[1]
     hit = counts["truth"] & other
     table.add_row("earlier judge (GPT-4o)", str(len(counts["models"])), str(len(counts["truth"])), str(len(other)),
-                  str(len(hit)), _f(_ratio(len(hit), len(other))), _f(_ratio(len(hit), len(counts["truth"]))),
+                  str(len(hit)), Rate(len(hit), len(other)).text(), Rate(len(hit), len(counts["truth"])).text(),
                   str(len(good_models(counts["models"], counts["truth"], other))))
     console.print(table)
 

@@ -40,22 +40,13 @@ def build_replay(path: Path) -> dict[tuple[str, str, str], str]:
     return judged
 
 
-def _with_interval(k: int, n: int) -> str:
-    """ "0.94 (0.72-0.99)": on 16 or 17 questions, one flag moves a figure by 0.06."""
-    from xling.stats import wilson_interval
-
-    if not n:
-        return "-"
-    low, high = wilson_interval(k, n)
-    return f"{k / n:.2f} ({low:.2f}-{high:.2f})"
-
-
 def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
     from xling.config import CompareConfig
     from xling.pipeline import compare
+    from xling.stats import Rate
 
     with tempfile.TemporaryDirectory() as tmp:
         file = Path(tmp) / "speechmap.jsonl"
@@ -74,8 +65,9 @@ def main() -> None:
                  and (judged[(model, pid, "en")] == "COMPLETE") != (judged[(model, pid, "zh")] == "COMPLETE")}
         flagged = {f["prompt_id"] for f in report["flags"] if f["model"] == address and f["type"] in LABEL_FLAGS}
         both = truth & flagged
+        # With 16 or 17 questions, one flag moves a figure by 0.06: hence the intervals.
         table.add_row(model, str(len(truth)), str(len(flagged)), str(len(both)),
-                      _with_interval(len(both), len(flagged)), _with_interval(len(both), len(truth)))
+                      Rate(len(both), len(flagged)).text(), Rate(len(both), len(truth)).text())
     console = Console(width=None if sys.stdout.isatty() else 120)  # the model names whole in a file
     console.print(table)
     console.print(f"classifier: {report['signature'].split('classifier:')[1].split('|')[0]}")

@@ -115,3 +115,11 @@ def test_cluster_intervals_widen_when_samples_of_a_question_agree() -> None:
     assert cluster_difference(clustered, clustered, paired=True) == (0.0, 0.0)
     # Nothing to resample: the score interval over questions.
     assert cluster_rate(Clustered.of([(0, 3)] * 5)) == pytest.approx(Rate(0, 5).ci)
+
+
+def test_rate_text_is_the_rate_and_its_wilson_interval() -> None:
+    from xling.stats import Rate, wilson_interval
+
+    low, high = wilson_interval(15, 16)
+    assert Rate(15, 16).text() == f"0.94 ({low:.2f}-{high:.2f})" == "0.94 (0.72-0.99)"
+    assert Rate(0, 0).text() == "-"

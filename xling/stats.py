@@ -53,6 +53,13 @@ class Rate:
     def ci(self) -> tuple[float, float]:
         return wilson_interval(self.k, self.n)
 
+    def text(self) -> str:
+        """ "0.94 (0.72-0.99)": the rate and its 95% Wilson interval, as the benchmarks print them."""
+        if not self.n:
+            return "-"
+        low, high = self.ci
+        return f"{self.rate:.2f} ({low:.2f}-{high:.2f})"
+
     def to_dict(self) -> dict:
         low, high = self.ci
         return {"k": self.k, "n": self.n, "rate": round(self.rate, 4) if self.n else None,
