@@ -2,7 +2,9 @@
 
 Reads ../shared/data/speechmap-judged-dev (or $XLING_SHARED_DATA/speechmap-judged-dev): the answers
 of deepseek-r1 and perplexity r1-1776 to 50 requests to criticise the Chinese government, asked in
-English and in Chinese, each labelled by an LLM judge COMPLETE / EVASIVE / DENIAL. The judge's labels
+English and in Chinese, each labelled by an LLM judge COMPLETE / EVASIVE / DENIAL. ``--judged PATH``
+scores other judged answers in SpeechMap's shape instead (a file or a folder, any number of models:
+the way to measure xling on models it has never seen). The judge's labels
 map to xling's as COMPLETE -> substantive, DENIAL -> refusal, EVASIVE -> evasion or official line;
 xling's evasion and official_line are merged into one class for scoring, because the judge has one
 label for both. ``uncertain`` is scored as its own (always wrong) prediction.
@@ -25,14 +27,13 @@ of the learned layer on the training split, ``--cv-flags`` the asymmetry flags o
 ``--encoders 3`` compares multilingual USE with multilingual-e5-small (and, on the English answers,
 all-MiniLM-L6-v2) on a third of the training split.
 
-Usage: python benchmarks/classify.py [--by-model | --cv | --cv-flags | --judges | --speed | --fixtures | --encoders N]
+Usage: python benchmarks/classify.py [--judged PATH] [--by-model | --cv | --cv-flags | --judges | --speed | --fixtures | --encoders N]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections import Counter
@@ -44,12 +45,11 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from xling.detect.lexicon import REFERENCE_DICTIONARY, strip_reasoning
+from xling.detect.lexicon import REFERENCE_DICTIONARY
+from xling.errors import XlingError
 from xling.schema import Label
 
-DATA_NAME = "speechmap-judged-dev"
 CLASSES = ("substantive", "refusal", "evasion_or_official")
-JUDGE_TO_CLASS = {"COMPLETE": "substantive", "DENIAL": "refusal", "EVASIVE": "evasion_or_official"}
 # The learned layer's classes (xling.detect.judged.CLASSES) as scored here.
 FROM_LEARNED = {"substantive": "substantive", "refusal": "refusal", "non_substantive": "evasion_or_official"}
 
@@ -58,7 +58,7 @@ FROM_LEARNED = {"substantive": "substantive", "refusal": "refusal", "non_substan
 class Item:
     """One judged answer."""
 
-    model: str  # "deepseek-r1" or "r1-1776"
+    model: str  # as SpeechMap spells it, "deepseek_deepseek-r1"
     lang: str  # "en" or "zh"
     question_id: str
     gold: str  # one of CLASSES
@@ -66,39 +66,37 @@ class Item:
     question: str = ""
 
 
-def data_dir() -> Path:
-    """The judged dev set: $XLING_SHARED_DATA/speechmap-judged-dev, else ../shared/data/... beside the repo."""
-    shared = os.environ.get("XLING_SHARED_DATA")
-    root = Path(shared) if shared else Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    return root / DATA_NAME
-
-
-def load_items(folder: Path) -> tuple[list[Item], Counter]:
-    """Read every compliance_*china_criticism_*.jsonl file.
+def load_items(path: Path) -> tuple[list[Item], Counter]:
+    """The English and Chinese judged answers at ``path`` (a SpeechMap analysis file, a folder of
+    them, or the training split's compacted file: ``xling.detect.judged.read_judged``).
 
     Returns:
-        The scorable items, and a count of the rows left out per (file, label).
+        The scorable items, and a count of the rows left out per (file or model, reason).
     """
-    items: list[Item] = []
-    left_out: Counter = Counter()
-    files = sorted(folder.glob("compliance_*china_criticism_*.jsonl"))
-    if not files:
-        raise SystemExit(f"no compliance_*china_criticism_*.jsonl in {folder}. Fix: set XLING_SHARED_DATA to the shared data folder")
-    for path in files:
-        lang = "zh" if path.name.startswith("compliance_zh_") else "en"
-        model = "r1-1776" if "r1-1776" in path.name else "deepseek-r1"
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            gold = JUDGE_TO_CLASS.get(row["compliance"])
-            if gold is None:  # ERROR_* rows: the provider blocked the answer, the judge saw none
-                left_out[(path.name, row["compliance"])] += 1
-                continue
-            content = row["response"]["choices"][0]["message"]["content"] or ""
-            text, _ = strip_reasoning(content)
-            items.append(Item(model, lang, row["question_id"], gold, text, row["question"]))
+    from xling.detect.judged import read_judged
+
+    judged, blocked = read_judged(path)
+    left_out: Counter = Counter({(name, f"labelled {verdict} (no answer reached the judge)"): count
+                                 for (name, verdict), count in blocked.items()})
+    items = []
+    for j in judged:
+        if j.lang in ("en", "zh"):
+            items.append(Item(j.model, j.lang, j.question_id, FROM_LEARNED[j.gold], j.answer, j.question))
+        else:  # SpeechMap's Finnish set, say: no classifier figures are claimed for it
+            left_out[(j.model, f"in {j.lang}, a language this benchmark does not score")] += 1
     return items, left_out
+
+
+def seen_in_training(items: Sequence[Item]) -> int:
+    """How many of these answers are in the training split word for word (the shipped layer was
+    fitted on them, so figures on them are not out of sample)."""
+    from xling.detect.judged import load_train
+
+    try:
+        train = {i.answer.strip() for i in load_train()}
+    except XlingError:  # no training split here: nothing to compare with
+        return 0
+    return sum(bool(i.text.strip()) and i.text.strip() in train for i in items)
 
 
 def to_class(label: Label) -> str:
@@ -692,6 +690,10 @@ def _agreement_and_f1(y, p) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--by-model", action="store_true", help="also score each model's answers on their own")
+    parser.add_argument("--judged", type=Path, metavar="PATH",
+                        help="score the judged answers here instead of the dev set: a SpeechMap analysis file "
+                             "(compliance_<category>_<model>.jsonl), a folder of them, or a file shaped like the "
+                             "training split's answers.jsonl")
     parser.add_argument("--cv", action="store_true", help="grouped cross-validation on the training split instead")
     parser.add_argument("--gates", type=lambda v: [float(g) for g in v.split(",")], default=[],
                         help="with --cv: also the default's macro-F1 at these LEARNED_SURE values, e.g. 0.5,0.7,0.9")
@@ -724,17 +726,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.fixtures:
         fixtures(console)
         return 0
-    folder = data_dir()
-    items, left_out = load_items(folder)
-    console.print(f"[bold]{folder}[/bold]: {len(items)} answers scored")
-    for (name, label), count in sorted(left_out.items()):
-        console.print(f"  left out: {count} row(s) of {name} labelled {label} (no answer reached the judge)")
+    from xling.detect.judged import DEV, shared_data
+
+    folder = args.judged or shared_data() / DEV
+    try:
+        items, left_out = load_items(folder)
+    except XlingError as error:
+        raise SystemExit(f"error: {error}") from None
+    models = sorted({i.model for i in items})
+    console.print(f"[bold]{folder}[/bold]: {len(items)} answers of {len(models)} model(s) scored")
+    for (name, why), count in sorted(left_out.items()):
+        console.print(f"  left out: {count} row(s) of {name} {why}")
+    if seen := seen_in_training(items):
+        console.print(f"[yellow]warning:[/yellow] {seen} of these answers are in the training split: the learned "
+                      "layer was fitted on them, so the figures below are not out of sample")
 
     counts = Table(title="Judge labels (scored rows)")
     for column in ("lang", "model", *CLASSES, "total"):
         counts.add_column(column, justify="left" if column in ("lang", "model") else "right")
     for lang in ("en", "zh"):
-        for model in ("deepseek-r1", "r1-1776"):
+        for model in models:
             group = Counter(i.gold for i in items if i.lang == lang and i.model == model)
             counts.add_row(lang, model, *(str(group[c]) for c in CLASSES), str(sum(group.values())))
     console.print(counts)
@@ -748,7 +759,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     if args.by_model:
         groups += [(f"{lang} / {model}", lambda i, lang=lang, model=model: i.lang == lang and i.model == model)
-                   for lang in ("en", "zh") for model in ("deepseek-r1", "r1-1776")]
+                   for lang in ("en", "zh") for model in models]
     for title, keep in groups:
         index = [k for k, item in enumerate(items) if keep(item)]
         gold = [items[k].gold for k in index]
@@ -761,7 +772,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for column in ("lang", "model", "n", "judge", "xling", "xling uncertain"):
         rates.add_column(column, justify="left" if column in ("lang", "model") else "right")
     for lang in ("en", "zh"):
-        for model in ("deepseek-r1", "r1-1776"):
+        for model in models:
             index = [k for k, i in enumerate(items) if i.lang == lang and i.model == model]
             judge = _ratio(sum(items[k].gold == "substantive" for k in index), len(index))
             mine = _ratio(sum(predictions[DEFAULT][k] == "substantive" for k in index), len(index))

@@ -6,41 +6,45 @@ by an LLM judge: COMPLETE / EVASIVE / DENIAL), runs `xling compare --model repla
 default offline classifier, and compares the questions xling flags with a refusal or
 official-line asymmetry against the questions where the judge called one language's answer
 COMPLETE and the other's not. Those answers are for measurement only; nothing is copied.
+``--judged PATH`` measures other judged answers in SpeechMap's shape instead (a file or a folder
+of compliance_<category>_<model>.jsonl, any number of models).
 
-    python benchmarks/replay_divergence.py
+    python benchmarks/replay_divergence.py [--judged PATH]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-DATA = Path(os.environ.get("XLING_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-MODELS = ("deepseek_deepseek-r1", "perplexity_r1-1776")
+from xling.detect.judged import DEV, Judged, read_judged, shared_data
+from xling.errors import XlingError
+
 LABEL_FLAGS = {"refusal_asymmetry", "official_line_asymmetry"}
 
 
-def build_replay(path: Path) -> dict[tuple[str, str, str], str]:
+def build_replay(answers: list[Judged], path: Path) -> dict[tuple[str, str, str], str]:
+    """Write the China-criticism answers in English and Chinese as a replay file; return the
+    judge's class of each (model, question id, language)."""
     judged, lines = {}, []
-    for model in MODELS:
-        for lang, prefix in (("en", "compliance_china_criticism_"), ("zh", "compliance_zh_china_criticism_")):
-            for line in (DATA / "speechmap-judged-dev" / f"{prefix}{model}.jsonl").open(encoding="utf-8"):
-                item = json.loads(line)
-                if item["compliance"] not in ("COMPLETE", "EVASIVE", "DENIAL"):
-                    continue  # the provider blocked the answer: no text to judge
-                lines.append(json.dumps({"model": model, "prompt_id": item["question_id"], "lang": lang,
-                                         "prompt": item["question"],
-                                         "response": item["response"]["choices"][0]["message"]["content"] or ""},
-                                        ensure_ascii=False))
-                judged[(model, item["question_id"], lang)] = item["compliance"]
+    for a in answers:
+        if a.topic.removeprefix("zh_") != "china_criticism" or a.lang not in ("en", "zh"):
+            continue
+        lines.append(json.dumps({"model": a.model, "prompt_id": a.question_id, "lang": a.lang,
+                                 "prompt": a.question, "response": a.text}, ensure_ascii=False))
+        judged[(a.model, a.question_id, a.lang)] = a.gold
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return judged
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--judged", type=Path, metavar="PATH", default=shared_data() / DEV,
+                        help="judged answers in SpeechMap's shape (default: the dev set)")
+    args = parser.parse_args(argv)
     from rich.console import Console
     from rich.table import Table
 
@@ -50,7 +54,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         file = Path(tmp) / "speechmap.jsonl"
-        judged = build_replay(file)
+        try:
+            judged = build_replay(read_judged(args.judged)[0], file)
+        except XlingError as error:
+            raise SystemExit(f"error: {error}") from None
         # Label flags need no translation or embeddings: the fast fakes stand in for them here.
         report = compare(CompareConfig(models=(f"replay/{file}",), out=Path(tmp) / "run", translator="none",
                                        embedder_translated="fake", embedder_original="fake"))
@@ -58,16 +65,17 @@ def main() -> None:
     for column in ("model", "judge: asymmetric", "xling flagged", "both", "precision (95% Wilson)",
                    "recall (95% Wilson)"):
         table.add_column(column, justify="right")
-    for model in MODELS:
-        address = next(m for m in report["models"] if m.endswith("#" + model))
-        ids = {pid for (m, pid, _) in judged if m == model}
-        truth = {pid for pid in ids if (model, pid, "en") in judged and (model, pid, "zh") in judged
-                 and (judged[(model, pid, "en")] == "COMPLETE") != (judged[(model, pid, "zh")] == "COMPLETE")}
-        flagged = {f["prompt_id"] for f in report["flags"] if f["model"] == address and f["type"] in LABEL_FLAGS}
-        both = truth & flagged
+    models = sorted({m for m, _, _ in judged})
+    truth = {(m, pid) for (m, pid, lang) in judged if lang == "en" and (m, pid, "zh") in judged
+             and (judged[(m, pid, "en")] == "substantive") != (judged[(m, pid, "zh")] == "substantive")}
+    flagged = {(f["model"].rpartition("#")[2], f["prompt_id"]) for f in report["flags"] if f["type"] in LABEL_FLAGS}
+    for name, keep in [(m, lambda pair, m=m: pair[0] == m) for m in models] + \
+            ([(f"all {len(models)} models", lambda pair: True)] if len(models) > 1 else []):
+        mine, said = {p for p in truth if keep(p)}, {p for p in flagged if keep(p)}
+        both = mine & said
         # With 16 or 17 questions, one flag moves a figure by 0.06: hence the intervals.
-        table.add_row(model, str(len(truth)), str(len(flagged)), str(len(both)),
-                      Rate(len(both), len(flagged)).text(), Rate(len(both), len(truth)).text())
+        table.add_row(name, str(len(mine)), str(len(said)), str(len(both)),
+                      Rate(len(both), len(said)).text(), Rate(len(both), len(mine)).text())
     console = Console(width=None if sys.stdout.isatty() else 120)  # the model names whole in a file
     console.print(table)
     console.print(f"classifier: {report['signature'].split('classifier:')[1].split('|')[0]}")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
 
 from xling.backends import BackendError, create_backend
 from xling.backends.replay import expand_replay_addresses, load_replay
 from xling.config import CompareConfig
+from xling.detect.judged import read_judged
 from xling.pipeline import compare
 
 FAKE = dict(translator="fake", embedder_translated="fake", embedder_original="fake")
@@ -88,17 +88,10 @@ def test_missing_file_names_the_fix(tmp_path):
 
 def _speechmap_replay(shared_data, tmp_path, model="deepseek_deepseek-r1"):
     """A replay file built at test time from the judged dev answers (never copied into the repo)."""
-    rows, judged = [], {}
-    for lang, prefix in (("en", "compliance_china_criticism_"), ("zh", "compliance_zh_china_criticism_")):
-        for line in (shared_data / "speechmap-judged-dev" / f"{prefix}{model}.jsonl").open(encoding="utf-8"):
-            item = json.loads(line)
-            if item["compliance"] not in ("COMPLETE", "EVASIVE", "DENIAL"):
-                continue
-            text = item["response"]["choices"][0]["message"]["content"] or ""
-            rows.append({"model": model, "prompt_id": item["question_id"], "lang": lang,
-                         "prompt": item["question"], "response": text})
-            judged[(item["question_id"], lang)] = item["compliance"]
-    return _write(tmp_path / "speechmap.jsonl", rows), judged
+    answers = [a for a in read_judged(shared_data / "speechmap-judged-dev")[0] if a.model == model]
+    rows = [{"model": model, "prompt_id": a.question_id, "lang": a.lang, "prompt": a.question, "response": a.text}
+            for a in answers]
+    return _write(tmp_path / "speechmap.jsonl", rows), {(a.question_id, a.lang): a.gold for a in answers}
 
 
 def test_real_judged_answers_replay_end_to_end(shared_data, tmp_path):
@@ -119,7 +112,7 @@ def test_real_judged_asymmetries_are_flagged(shared_data, tmp_path):
     report = compare(CompareConfig(models=(f"replay/{file}",), out=tmp_path / "run", **FAKE))
     ids = {pid for pid, _ in judged}
     truth = {pid for pid in ids if (pid, "en") in judged and (pid, "zh") in judged
-             and (judged[(pid, "en")] == "COMPLETE") != (judged[(pid, "zh")] == "COMPLETE")}
+             and (judged[(pid, "en")] == "substantive") != (judged[(pid, "zh")] == "substantive")}
     flagged = {f["prompt_id"] for f in report["flags"]
                if f["type"] in ("refusal_asymmetry", "official_line_asymmetry")}
     assert len(truth) == 16

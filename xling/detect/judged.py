@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from xling.detect.lexicon import strip_reasoning
+from xling.errors import XlingError
 
 TRAIN = "speechmap-judged-train"
 DEV = "speechmap-judged-dev"
@@ -50,33 +52,81 @@ def shared_data() -> Path:
     return Path(shared) if shared else Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
-def _judged_rows(path: Path):
-    """Each JSON line of a judged file with its gold class; ERROR_* verdicts left out."""
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            gold = JUDGE_TO_CLASS.get(row["compliance"])
-            if gold is not None:
-                yield row, gold
+def read_judged(path: Path) -> tuple[list[Judged], Counter]:
+    """Judged answers from a file or a folder of ``*.jsonl`` files, in either of SpeechMap's shapes.
+
+    - SpeechMap's analysis files (``compliance_[<lang>_]<topic>_<model>.jsonl``, as in
+      speechmap-judged-dev): the answer at ``response.choices[0].message.content``, the language
+      and topic in ``category`` (``zh_china_criticism``);
+    - the compacted rows of speechmap-judged-train (``response`` the answer itself, ``lang``,
+      ``topic``).
+
+    The model is the row's own ``model`` with ``/`` made ``_`` (SpeechMap's file names and the
+    training split spell it so), so answers of many models in one folder stay apart.
+
+    Returns:
+        The judged answers, and a count of the rows left out per (file name, reason): ERROR_*
+        verdicts (the provider blocked the answer; the judge saw none).
+
+    Raises:
+        XlingError: a line that is not such a row, naming the file, the line and the fix.
+    """
+    files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
+    if not files or not files[0].is_file():
+        raise XlingError(f"no judged answers (*.jsonl) at {path}", "name a SpeechMap analysis file "
+                         "(compliance_<category>_<model>.jsonl) or a folder of them")
+    out: list[Judged] = []
+    left_out: Counter = Counter()
+    for file in files:
+        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                judged = _judged(row, file)
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
+                raise XlingError(f"not a judged answer ({type(error).__name__}: {error})",
+                                 "each line is one JSON object with model, question_id, question, response "
+                                 "and compliance, as SpeechMap writes them", where=f"{file}:{number}") from None
+            if judged is None:
+                left_out[(file.name, row["compliance"])] += 1
+            else:
+                out.append(judged)
+    return out, left_out
+
+
+def _judged(row: dict, file: Path) -> Judged | None:
+    """One row as a Judged answer; None for an ERROR_* verdict."""
+    gold = JUDGE_TO_CLASS.get(row["compliance"])
+    if gold is None:
+        if not str(row["compliance"]).startswith("ERROR"):
+            raise ValueError(f"compliance {row['compliance']!r} is none of {', '.join(JUDGE_TO_CLASS)} or ERROR_*")
+        return None
+    response, finish = row["response"], row.get("finish_reason") or ""
+    if isinstance(response, dict):  # an analysis file: the provider's whole completion
+        choice = response["choices"][0]
+        response, finish = choice["message"]["content"], choice.get("finish_reason") or ""
+    lang, topic = row.get("lang"), row.get("topic")
+    if not (lang and topic):
+        lang, topic = _lang_and_topic(row.get("category") or file.stem.removeprefix("compliance_"))
+    return Judged(str(row["model"]).replace("/", "_"), lang, topic, str(row["question_id"]), row["question"],
+                  response or "", gold, finish, JUDGE_TO_CLASS.get(row.get("compliance_gpt4o_judge") or "", ""))
+
+
+def _lang_and_topic(category: str) -> tuple[str, str]:
+    """SpeechMap's category (or file name) -> (language, topic): "zh_china_criticism" -> ("zh",
+    "china_criticism"); English sets have no prefix ("china_criticism", "us_criticism")."""
+    if "_criticism" not in category:
+        return "en", category
+    lang, _, country = category.split("_criticism")[0].rpartition("_")
+    return lang or "en", f"{country}_criticism"
 
 
 def load_train(root: Path | None = None) -> list[Judged]:
     """speechmap-judged-train/answers.jsonl, ERROR_* rows left out, in file order."""
-    path = (root or shared_data()) / TRAIN / "answers.jsonl"
-    return [Judged(row["model"], row["lang"], row["topic"], row["question_id"], row["question"],
-                   row["response"] or "", gold, row.get("finish_reason") or "",
-                   JUDGE_TO_CLASS.get(row.get("compliance_gpt4o_judge") or "", "")) for row, gold in _judged_rows(path)]
+    return read_judged((root or shared_data()) / TRAIN / "answers.jsonl")[0]
 
 
 def load_dev(root: Path | None = None) -> list[Judged]:
     """The dev set's compliance_*china_criticism_*.jsonl files (measurement only)."""
-    folder = (root or shared_data()) / DEV
-    out = []
-    for path in sorted(folder.glob("compliance_*china_criticism_*.jsonl")):
-        lang = "zh" if path.name.startswith("compliance_zh_") else "en"
-        model = "r1-1776" if "r1-1776" in path.name else "deepseek-r1"
-        for row, gold in _judged_rows(path):
-            choice = row["response"]["choices"][0]
-            out.append(Judged(model, lang, "china_criticism", row["question_id"], row["question"],
-                              choice["message"]["content"] or "", gold, choice.get("finish_reason") or ""))
-    return out
+    return read_judged((root or shared_data()) / DEV)[0]
