@@ -25,7 +25,6 @@ import random
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table

@@ -187,7 +187,6 @@ def main() -> None:
     parser.add_argument("--overhead-requests", type=int, default=4000)
     parser.add_argument("--overhead-only", action="store_true", help="skip the long-tailed table")
     args = parser.parse_args()
-    scale = args.scale
     if not args.overhead_only:
         long_tailed(args)
     overhead(args)

@@ -7,7 +7,6 @@ assertions are structural and exact: what must hold whatever the model says.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
 
 import pytest
 

@@ -8,7 +8,6 @@ trace stripped, in its own language; the English embedder and chrF see its back-
 from __future__ import annotations
 
 import json
-import os
 import re
 import unicodedata
 from collections import Counter, defaultdict

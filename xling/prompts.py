@@ -121,7 +121,7 @@ def read_file(path: Path, lang: str) -> list[Prompt]:
         # utf-8-sig: Windows editors save a byte-order mark in front of the first line.
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
-        raise PromptError(str(path), "file not found", f"create it with the same ids as the other languages' files") from None
+        raise PromptError(str(path), "file not found", "create it with the same ids as the other languages' files") from None
     except IsADirectoryError:
         raise PromptError(str(path), "is a directory, not a question file",
                           "replace it with a JSON Lines file, one question a line") from None
@@ -238,7 +238,7 @@ def _check_alignment(per_lang: dict[str, list[Prompt]]) -> None:
         for pid, item in here.items():
             if pid not in reference:
                 raise PromptError(item.source, f"id '{pid}' is not in the {first} file",
-                                  f"add it to every language or remove it here")
+                                  "add it to every language or remove it here")
             other = reference[pid]
             for field in ("category", "variant", "base"):
                 if getattr(item, field) != getattr(other, field):

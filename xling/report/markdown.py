@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Mapping
+from typing import Any
 
 from xling.report.tables import MEASURES
-from xling.schema import CATEGORIES, LANG_NAMES, LANGS
-
 from xling.report._common import doubtful, threshold_notes
-from xling.report._common import (  # noqa: F401 - re-exported for the other renderers
+from xling.report._common import (
     AnswerGroup,
     FLAG_HELP,
     FLAG_NAMES,
@@ -20,8 +18,6 @@ from xling.report._common import (  # noqa: F401 - re-exported for the other ren
     NO_VALUE,
     RATE_COLUMNS,
     rate_columns,
-    RateColumn,
-    SCORE_HELP,
     CHART_TITLES,
     DICTIONARY_HELP,
     odd_one_out,
@@ -41,7 +37,6 @@ from xling.report._common import (  # noqa: F401 - re-exported for the other ren
     control_gap_rows,
     control_note,
     format_gap,
-    format_ci,
     format_pct,
     format_rate,
     format_score,
