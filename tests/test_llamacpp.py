@@ -61,3 +61,55 @@ def test_bundled_model_answers() -> None:
     finally:
         backend.close()
     assert "paris" in out[0].text.lower() and out[0].finish_reason in ("stop", "length")
+
+
+class _StubLlama:
+    """Stands in for llama_cpp.Llama: a GGUF's chat template in its metadata, one canned completion."""
+
+    def __init__(self, template: str, content: str, finish_reason: str) -> None:
+        self.metadata = {"tokenizer.chat_template": template}
+        self._completion = {"choices": [{"message": {"role": "assistant", "content": content},
+                                         "finish_reason": finish_reason}], "usage": {"completion_tokens": 8}}
+
+    def create_chat_completion(self, **_: object) -> dict:
+        return {"choices": [dict(c, message=dict(c["message"])) for c in self._completion["choices"]],
+                "usage": self._completion["usage"]}
+
+
+# The end of DeepSeek-R1-Distill's template: the assistant turn opens the reasoning block.
+R1_TEMPLATE = ("{% if not add_generation_prompt is defined %}{% set add_generation_prompt = false %}{% endif %}"
+               "{% for message in messages %}{% if message['role'] == 'user' %}{{'<｜User｜>' + message['content']}}"
+               "{% else %}{{ raise_exception('user turns only') }}{% endif %}{% endfor %}"
+               "{% if add_generation_prompt %}{{'<｜Assistant｜><think>\\n'}}{% endif %}")
+QWEN_TEMPLATE = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+                 "'<|im_end|>\\n'}}{% endfor %}{% if add_generation_prompt %}{{'<|im_start|>assistant\\n'}}{% endif %}")
+
+
+@pytest.mark.parametrize("template, content, reasoning_kept", [
+    (R1_TEMPLATE, "Okay, the user asks about 1989. I should recall", True),  # cut off mid-thought
+    (R1_TEMPLATE, "<think>Already tagged", True),  # not tagged twice
+    (QWEN_TEMPLATE, "Okay, here is the answer", False),  # no reasoning block in the prompt
+])
+def test_a_gguf_template_that_opens_the_reasoning_keeps_the_tag(tmp_path, template, content, reasoning_kept) -> None:
+    from xling.detect.lexicon import strip_reasoning
+
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    backend = create_backend(f"llamacpp/{gguf}")
+    backend._llama = _StubLlama(template, content, "length")  # loaded: load() keeps it
+    (out,) = backend.generate([Request((Message("user", "What happened in 1989?"),))],
+                              GenerationConfig(temperature=0.0, max_new_tokens=8))
+    assert out.truncated
+    assert out.text.startswith("<think>") is reasoning_kept and out.text.count("<think>") <= 1
+    answer, reasoning = strip_reasoning(out.text)
+    assert (answer, bool(reasoning)) == (("", True) if reasoning_kept else (content, False))
+
+
+def test_a_template_that_does_not_render_here_leaves_the_answer_as_it_came(tmp_path) -> None:
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    backend = create_backend(f"llamacpp/{gguf}")
+    backend._llama = _StubLlama(R1_TEMPLATE, "Fine.", "stop")
+    (out,) = backend.generate([Request((Message("system", "Be brief."), Message("user", "Hi")))],
+                              GenerationConfig(temperature=0.0, max_new_tokens=8))
+    assert out.text == "Fine." and not out.truncated  # raise_exception: no prompt, nothing to repair

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Iterator, Sequence, TypeVar
 
 from xling.schema import Outcome
@@ -68,6 +68,19 @@ class Generation:
     outcome: Outcome = Outcome.ANSWER
     cause: str = ""
     finish_reason: str = ""
+
+
+def reopen_reasoning(prompt: str, answer: str) -> str:
+    """The answer with its reasoning tag put back where the prompt opened it.
+
+    Some chat templates open the reasoning block in the prompt (DeepSeek-R1's distills end it with
+    "<think>\n"): the model's output then starts inside the block and only closes it. With the tag
+    put back in front, an output the token limit cut off mid-thought is reasoning, not an answer
+    (xling.detect.lexicon.strip_reasoning).
+    """
+    if prompt.rstrip().endswith("<think>") and not answer.lstrip().startswith("<think>"):
+        return f"<think>{answer}"
+    return answer
 
 
 @dataclass(frozen=True)

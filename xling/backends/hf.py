@@ -21,7 +21,8 @@ from functools import partial
 from pathlib import Path
 from typing import Sequence
 
-from xling.backends.base import Backend, BackendError, Generation, GenerationConfig, ModelIdentity, Request
+from xling.backends.base import (Backend, BackendError, Generation, GenerationConfig, ModelIdentity, Request,
+                                 reopen_reasoning)
 from xling.backends import bundled
 
 
@@ -170,10 +171,6 @@ class HFBackend(Backend):
         texts = [tokenizer.apply_chat_template([{"role": m.role, "content": m.content} for m in r.messages],
                                                tokenize=False, add_generation_prompt=True)
                  for r in requests]
-        # Some chat templates open the reasoning block in the prompt (DeepSeek-R1's distills end it
-        # with "<think>\n"): the answer then starts inside the block. The tag is put back in front,
-        # so that an answer the limit cuts off mid-thought is reasoning, not an answer.
-        opened = [text.rstrip().endswith("<think>") for text in texts]
         encoded = tokenizer(texts, return_tensors="pt", padding=True).to(self._device)
         kwargs: dict = {"max_new_tokens": config.max_new_tokens, "pad_token_id": tokenizer.pad_token_id}
         if config.temperature > 0:
@@ -189,7 +186,7 @@ class HFBackend(Backend):
         new_tokens = output[:, encoded["input_ids"].shape[1]:]
         eos_ids = set(_as_list(model.generation_config.eos_token_id)) | {tokenizer.eos_token_id}
         results = []
-        for row, in_reasoning in zip(new_tokens.tolist(), opened):
+        for row, prompt in zip(new_tokens.tolist(), texts):
             # Strip the padding that follows an early-finished answer.
             while row and row[-1] == tokenizer.pad_token_id:
                 row.pop()
@@ -197,7 +194,7 @@ class HFBackend(Backend):
             n_tokens = len(row)
             text = tokenizer.decode(row, skip_special_tokens=True).strip()
             results.append(Generation(
-                text=f"<think>{text}" if in_reasoning and not text.startswith("<think>") else text,
+                text=reopen_reasoning(prompt, text),
                 truncated=not finished and n_tokens >= config.max_new_tokens,
                 n_tokens=n_tokens,
             ))

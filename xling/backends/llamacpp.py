@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from xling.backends import bundled
-from xling.backends.base import Backend, BackendError, Generation, GenerationConfig, ModelIdentity, Request
+from xling.backends.base import (Backend, BackendError, Generation, GenerationConfig, ModelIdentity, Request,
+                                 reopen_reasoning)
 from xling.backends.openai_api import parse_response
 
 _OPTIONS = ("n_ctx", "n_threads", "n_gpu_layers")
@@ -82,8 +83,31 @@ class LlamaCppBackend(Backend):
                 messages=[{"role": m.role, "content": m.content} for m in request.messages],
                 temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_new_tokens,
                 seed=config.seed + request.sample)
+            message = response["choices"][0]["message"]
+            message["content"] = reopen_reasoning(self._prompt(request), message.get("content") or "")
             out.append(parse_response(response))
         return out
+
+    def _prompt(self, request: Request) -> str:
+        """The prompt the GGUF's chat template makes of a request, as llama-cpp-python renders it
+        (a sandboxed Jinja2 template); "" when the file has no template or it does not render here,
+        which only loses the reasoning repair of ``reopen_reasoning``."""
+        template = (getattr(self._llama, "metadata", None) or {}).get("tokenizer.chat_template")
+        if not template:
+            return ""
+        from jinja2 import TemplateError
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        def raise_exception(message: str) -> None:
+            raise TemplateError(message)
+
+        environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        try:
+            return environment.from_string(template).render(
+                messages=[{"role": m.role, "content": m.content} for m in request.messages],
+                add_generation_prompt=True, bos_token="", eos_token="", raise_exception=raise_exception)
+        except (TemplateError, TypeError, ValueError):
+            return ""
 
     def close(self) -> None:
         llama, self._llama = self._llama, None
