@@ -128,5 +128,5 @@ def load_train(root: Path | None = None) -> list[Judged]:
 
 
 def load_dev(root: Path | None = None) -> list[Judged]:
-    """The dev set's compliance_*china_criticism_*.jsonl files (measurement only)."""
+    """The dev set's judged answers, ERROR_* rows left out (measurement only)."""
     return read_judged((root or shared_data()) / DEV)[0]
