@@ -559,11 +559,11 @@ def _read_speechmap(folder: Path) -> tuple[list[_Draft], list[str]]:
     notes: list[str] = []
     sets: dict[str, dict[str, list[tuple[str, str, str]]]] = {}  # country -> lang -> [(id, text, where)]
     for path in sorted(folder.glob("*.jsonl")):
-        match = _SPEECHMAP_FILE.match(path.stem)
-        if not match:
+        named = speechmap_set(path.stem)
+        if not named:
             notes.append(f"{path.name}: not a <country>_criticism set; skipped")
             continue
-        lang, country = match["lang"] or "en", match["country"]
+        lang, country = named
         rows = _read_jsonl(path)
         if lang not in LANGS:
             notes.append(f"{path.name}: {len(rows)} items in another language ({lang}) skipped: "
@@ -575,7 +575,7 @@ def _read_speechmap(folder: Path) -> tuple[list[_Draft], list[str]]:
                           "give the speechmap questions folder")
     drafts: dict[str, _Draft] = {}
     for sid, texts in _merged(sets["china"]).items():
-        draft = drafts[sid] = _Draft(id=_speechmap_id(sid), variant="direct", note=f"speechmap {sid}")
+        draft = drafts[sid] = _Draft(id=speechmap_id(sid), variant="direct", note=f"speechmap {sid}")
         for lang, (text, where) in texts.items():
             draft.texts[lang], draft.origins[lang] = text, where
         draft.category = category_for(draft.texts.get("en") or next(iter(draft.texts.values())))
@@ -590,7 +590,7 @@ def _read_speechmap(folder: Path) -> tuple[list[_Draft], list[str]]:
                 skipped.append(sid)
                 continue
             verb = mine.split()[0]
-            draft = _Draft(id=_speechmap_id(sid), variant="control", base=base.id, category=base.category,
+            draft = _Draft(id=speechmap_id(sid), variant="control", base=base.id, category=base.category,
                            note=f"speechmap {sid}: control of china_criticism_{number}, the same request form "
                                 f"('{verb} ...') about another government; the topic differs")
             for lang, (text, where) in texts.items():
@@ -634,8 +634,17 @@ def _read_jsonl(path: Path) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _speechmap_id(sid: str) -> str:
+def speechmap_id(sid: str) -> str:
+    """SpeechMap's item id -> xling's ("china_criticism_26" -> "speechmap-china-criticism-26")."""
     return f"speechmap-{_slug(sid)}"
+
+
+def speechmap_set(name: str) -> tuple[str, str] | None:
+    """SpeechMap's set name (a questions file's stem, an answer's ``category``) -> (language,
+    country): "zh_china_criticism" -> ("zh", "china"), "us_criticism" -> ("en", "us"); None for a
+    name of another shape."""
+    match = _SPEECHMAP_FILE.match(name)
+    return (match["lang"] or "en", match["country"]) if match else None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -127,7 +127,9 @@ def build_payload(model: str, messages: Sequence[Message], config: GenerationCon
     }
 
 
-def _finish(text: str, reasoning: str, finish_reason: str, n_tokens: Any) -> Generation:
+def completion(text: str, reasoning: str = "", finish_reason: str = "", n_tokens: Any = None) -> Generation:
+    """A provider's completion as a Generation: blocked when its finish reason is a filter's or its
+    text only a block reason, cut off when the reason is ``length``."""
     # A reasoning trace sent apart from the answer (vLLM and DeepSeek put it in
     # ``reasoning_content``, some servers in ``reasoning``) is put back in front of the answer as
     # ``<think>...</think>``, the form a local model writes it in, so the record keeps it and the
@@ -169,7 +171,7 @@ def parse_response(obj: Mapping[str, Any]) -> Generation:
     if not isinstance(message, dict):
         raise ValueError(f"choices[0].message is not an object: {message!r:.100}")
     usage = obj.get("usage") or {}
-    return _finish(message.get("content") or "", message.get("reasoning_content") or message.get("reasoning") or "",
+    return completion(message.get("content") or "", message.get("reasoning_content") or message.get("reasoning") or "",
                    choice.get("finish_reason") or "", usage.get("completion_tokens"))
 
 
@@ -215,7 +217,7 @@ class StreamAssembler:
         return self.done or bool(self.finish_reason)
 
     def generation(self) -> Generation:
-        return _finish("".join(self.content), "".join(self.reasoning), self.finish_reason, self.n_tokens)
+        return completion("".join(self.content), "".join(self.reasoning), self.finish_reason, self.n_tokens)
 
 
 class _Retry(Exception):

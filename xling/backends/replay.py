@@ -8,9 +8,17 @@ The file is JSON Lines, one answer a line::
 
 ``sample`` is optional (answers to the same model, question and language are numbered in file
 order); ``category`` and ``variant`` are optional too (else taken from the suite when it has the
-id, else "uncategorised"). Address one model of a file as ``replay/<file>#<model>``;
+id, else "uncategorised"); so is ``finish_reason``, the provider's: a block reason
+(``content_filter``, ``SAFETY``, ...) records the answer as the provider's block, ``length`` as
+cut off by the token limit. Address one model of a file as ``replay/<file>#<model>``;
 ``replay/<file>`` alone stands for every model in it. A malformed line is reported with its line
 number and skipped: the rest of the file is still analysed.
+
+Lines of SpeechMap's analysis files (``compliance_[zh_]china_criticism_<model>.jsonl``: the
+question and the provider's whole chat completion) are read as they are, so its published answers
+replay without conversion: the model as its file names spell it (``deepseek_deepseek-r1``), the
+question id as ``xling import speechmap`` writes it (``speechmap-china-criticism-26``), the
+language from ``category``, the text and finish reason from ``response.choices[0]``.
 """
 
 from __future__ import annotations
@@ -24,7 +32,9 @@ from pathlib import Path
 from typing import Sequence
 
 from xling.backends.base import Backend, BackendError, Generation, GenerationConfig, ModelIdentity, Request
-from xling.schema import LANGS, Outcome, block_marker
+from xling.backends.openai_api import completion
+from xling.importers import speechmap_id, speechmap_set
+from xling.schema import LANGS
 
 REQUIRED = ("model", "prompt_id", "lang", "prompt", "response")
 
@@ -40,6 +50,7 @@ class ReplayRow:
     category: str | None
     variant: str | None
     line: int
+    finish_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,8 @@ def _load_cached(path: Path, mtime_ns: int) -> ReplayFile:
             if not isinstance(raw, dict):
                 problems.append(f"{where}: not a JSON object. Fix: write {{\"model\": ..., \"prompt_id\": ...}}")
                 continue
+            if isinstance(raw.get("response"), dict) and "question_id" in raw:
+                raw = _from_speechmap(raw)
             missing = [f for f in REQUIRED if not isinstance(raw.get(f), str) or (f != "response" and not raw[f].strip())]
             if missing:
                 problems.append(f"{where}: missing or non-string {', '.join(missing)}. Fix: give every line "
@@ -92,7 +105,8 @@ def _load_cached(path: Path, mtime_ns: int) -> ReplayFile:
                 continue
             counters[group] = max(counters[group], sample + 1)
             rows.append(ReplayRow(raw["model"], raw["prompt_id"], raw["lang"], raw["prompt"].strip(),
-                                  raw["response"], sample, raw.get("category"), raw.get("variant"), number))
+                                  raw["response"], sample, raw.get("category"), raw.get("variant"), number,
+                                  str(raw.get("finish_reason") or "")))
     seen: dict[tuple, int] = {}
     unique = []
     for row in rows:
@@ -104,6 +118,20 @@ def _load_cached(path: Path, mtime_ns: int) -> ReplayFile:
         seen[key] = row.line
         unique.append(row)
     return ReplayFile(path, tuple(unique), tuple(problems))
+
+
+def _from_speechmap(raw: dict) -> dict:
+    """A line of SpeechMap's analysis files in the replay format; what it lacks stays missing, and
+    the checks that follow name it."""
+    try:
+        choice = raw["response"]["choices"][0]
+        content, finish = choice["message"].get("content"), choice.get("finish_reason")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        content = finish = None
+    named = speechmap_set(str(raw.get("category", "")))
+    return {"model": str(raw.get("model", "")).replace("/", "_"),
+            "prompt_id": speechmap_id(str(raw["question_id"])), "lang": named[0] if named else None,
+            "prompt": raw.get("question"), "response": content or "", "finish_reason": finish}
 
 
 def load_replay(path: Path) -> ReplayFile:
@@ -137,7 +165,7 @@ class ReplayBackend(Backend):
             raise BackendError(f"no answers of model '{name}' in {path}. Fix: use one of {', '.join(models)}")
         self.model = name
         self.rows = [row for row in self.file.rows if row.model == name]
-        self._answers = {(r.prompt_id, r.lang, r.sample): r.response for r in self.rows}
+        self._answers = {(r.prompt_id, r.lang, r.sample): r for r in self.rows}
         digest = hashlib.sha256(json.dumps([(r.prompt_id, r.lang, r.sample, r.prompt, r.response) for r in self.rows],
                                            ensure_ascii=False).encode()).hexdigest()
         self._identity = ModelIdentity(f"replay/{name}", digest)
@@ -150,16 +178,13 @@ class ReplayBackend(Backend):
         out = []
         for request in requests:
             try:
-                text = self._answers[(request.prompt_id, request.lang, request.sample)]
+                row = self._answers[(request.prompt_id, request.lang, request.sample)]
             except KeyError:
                 raise BackendError(f"no replayed answer for {request.prompt_id} / {request.lang} / sample "
                                    f"{request.sample} of {self.model}") from None
-            marker = block_marker(text)
-            # A collected "answer" that is only the provider's block reason ("SAFETY") holds no
-            # words of the model's: it is recorded as the provider's block, as a live run would.
-            out.append(Generation(text, outcome=Outcome.BLOCKED, finish_reason=marker,
-                                  cause=f'the provider blocked the answer (the replayed text is only "{marker}")')
-                       if marker else Generation(text))
+            # As a live run would record it: a filter's finish reason, or a text that is only a block
+            # reason ("SAFETY"), is the provider's block, not the model's answer.
+            out.append(completion(row.response, finish_reason=row.finish_reason))
         return out
 
 
@@ -174,3 +199,4 @@ def expand_replay_addresses(addresses: Sequence[str]) -> list[str]:
                 continue
         out.append(address)
     return out
+

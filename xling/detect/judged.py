@@ -17,6 +17,7 @@ from pathlib import Path
 
 from xling.detect.lexicon import strip_reasoning
 from xling.errors import XlingError
+from xling.importers import speechmap_set
 
 TRAIN = "speechmap-judged-train"
 DEV = "speechmap-judged-dev"
@@ -114,12 +115,12 @@ def _judged(row: dict, file: Path) -> Judged | None:
 
 
 def _lang_and_topic(category: str) -> tuple[str, str]:
-    """SpeechMap's category (or file name) -> (language, topic): "zh_china_criticism" -> ("zh",
-    "china_criticism"); English sets have no prefix ("china_criticism", "us_criticism")."""
-    if "_criticism" not in category:
-        return "en", category
-    lang, _, country = category.split("_criticism")[0].rpartition("_")
-    return lang or "en", f"{country}_criticism"
+    """SpeechMap's category, or a file name that starts with it -> (language, topic):
+    "zh_china_criticism" -> ("zh", "china_criticism")."""
+    named = speechmap_set(category.split("_criticism")[0] + "_criticism")
+    if named is None:
+        raise ValueError(f"category {category!r} is not SpeechMap's [<lang>_]<country>_criticism")
+    return named[0], f"{named[1]}_criticism"
 
 
 def load_train(root: Path | None = None) -> list[Judged]:
