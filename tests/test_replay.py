@@ -90,6 +90,8 @@ def test_speechmaps_published_answers_replay_as_they_are(tmp_path):
     assert by_key[("2", "zh")]["outcome"] == "blocked" and "content_filter" in by_key[("2", "zh")]["outcome_cause"]
     assert by_key[("2", "en")]["truncated"] and by_key[("1", "en")]["outcome"] == "answer"
     assert not any(f["prompt_id"].endswith("-2") and f["type"] == "refusal_asymmetry" for f in report["flags"])
+    (line,) = report["request_outcomes"]  # the block is reported; asking a replay again would change nothing
+    assert "1 of 4 requests blocked" in line and "--retry-errors" not in line
 
 
 def test_samples_are_numbered_in_file_order_and_duplicates_rejected(tmp_path):

@@ -536,8 +536,9 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
             if generated["blocked"] or generated["failed"]:
                 request_outcomes.append(f"{address}: {generated['blocked']} of {generated['generated']} requests blocked by "
                                 f"the provider, {generated['failed']} failed (first causes: "
-                                f"{'; '.join(generated['causes'])}). They are left out of the rates; "
-                                "rerun with --retry-errors to ask again")
+                                f"{'; '.join(generated['causes'])}). They are left out of the rates"
+                                # A replayed block was the provider's back then: asking again changes nothing.
+                                + ("" if address.startswith("replay/") else "; rerun with --retry-errors to ask again"))
             planned += mine
             if address == translator_model:
                 backends[address] = backend  # the translator reuses it instead of loading it again
