@@ -190,3 +190,11 @@ def test_declining_in_official_terms_against_an_official_line_answer_is_not_a_re
     labels = {r["lang"]: r["label"] for r in report["records"]}
     assert labels == {"en": "official_line", "zh": "refusal"}
     assert not [f for f in report["flags"] if f["type"] in ("refusal_asymmetry", "official_line_asymmetry")]
+
+
+def test_a_finish_reason_is_part_of_the_replayed_models_identity(tmp_path):
+    # A store keyed by the old identity must not hand back an outcome the file no longer says.
+    plain = create_backend(f"replay/{_write(tmp_path / 'a.jsonl', ROWS)}").identity.digest
+    empty = create_backend(f"replay/{_write(tmp_path / 'b.jsonl', [dict(r, finish_reason='') for r in ROWS])}")
+    cut = create_backend(f"replay/{_write(tmp_path / 'c.jsonl', [dict(ROWS[0], finish_reason='length'), *ROWS[1:]])}")
+    assert empty.identity.digest == plain != cut.identity.digest

@@ -17,7 +17,7 @@ number and skipped: the rest of the file is still analysed.
 Lines of SpeechMap's analysis files (``compliance_[zh_]china_criticism_<model>.jsonl``: the
 question and the provider's whole chat completion) are read as they are, so its published answers
 replay without conversion: the model as its file names spell it (``deepseek_deepseek-r1``), the
-question id as ``xling import speechmap`` writes it (``speechmap-china-criticism-26``), the
+question id as ``xling prompts import speechmap`` writes it (``speechmap-china-criticism-26``), the
 language from ``category``, the text and finish reason from ``response.choices[0]``.
 """
 
@@ -166,7 +166,9 @@ class ReplayBackend(Backend):
         self.model = name
         self.rows = [row for row in self.file.rows if row.model == name]
         self._answers = {(r.prompt_id, r.lang, r.sample): r for r in self.rows}
-        digest = hashlib.sha256(json.dumps([(r.prompt_id, r.lang, r.sample, r.prompt, r.response) for r in self.rows],
+        # A finish reason is part of what was collected; files without one keep the digest they had.
+        digest = hashlib.sha256(json.dumps([(r.prompt_id, r.lang, r.sample, r.prompt, r.response)
+                                            + ((r.finish_reason,) if r.finish_reason else ()) for r in self.rows],
                                            ensure_ascii=False).encode()).hexdigest()
         self._identity = ModelIdentity(f"replay/{name}", digest)
 
@@ -199,4 +201,3 @@ def expand_replay_addresses(addresses: Sequence[str]) -> list[str]:
                 continue
         out.append(address)
     return out
-
