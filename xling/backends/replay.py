@@ -11,8 +11,9 @@ order); ``category`` and ``variant`` are optional too (else taken from the suite
 id, else "uncategorised"); so is ``finish_reason``, the provider's: a block reason
 (``content_filter``, ``SAFETY``, ...) records the answer as the provider's block, ``length`` as
 cut off by the token limit. Address one model of a file as ``replay/<file>#<model>``;
-``replay/<file>`` alone stands for every model in it. A malformed line is reported with its line
-number and skipped: the rest of the file is still analysed.
+``replay/<file>`` alone stands for every model in it; ``replay/<folder>`` reads every ``*.jsonl`` file
+in the folder as one. A malformed line is reported with its line number and skipped: the rest of
+the file is still analysed.
 
 Lines of SpeechMap's analysis files (``compliance_[zh_]china_criticism_<model>.jsonl``: the
 question and the provider's whole chat completion) are read as they are, so its published answers
@@ -135,11 +136,35 @@ def _from_speechmap(raw: dict) -> dict:
 
 
 def load_replay(path: Path) -> ReplayFile:
-    """Parse a replay file, keeping every good line and a message for every bad one."""
+    """Parse a replay file, or every ``*.jsonl`` file of a folder as one, keeping every good line
+    and a message for every bad one."""
     path = Path(path).expanduser().resolve()
+    if path.is_dir():
+        files = sorted(path.glob("*.jsonl"))
+        if not files:
+            raise BackendError(f"no *.jsonl files in the replay folder {path}. Fix: --model replay/<folder of "
+                               "answer files> or replay/<path to answers.jsonl>")
+        return _joined(path, [_load_cached(file, file.stat().st_mtime_ns) for file in files])
     if not path.is_file():
         raise BackendError(f"replay file {path} not found. Fix: --model replay/<path to answers.jsonl>")
     return _load_cached(path, path.stat().st_mtime_ns)
+
+
+def _joined(folder: Path, files: list[ReplayFile]) -> ReplayFile:
+    """A folder's files as one replay (SpeechMap keeps each model's languages in files of their own);
+    an answer given in two files is kept from the first and reported."""
+    rows, problems, seen = [], [], {}
+    for file in files:
+        problems += file.problems
+        for row in file.rows:
+            key = (row.model, row.prompt_id, row.lang, row.sample)
+            if key in seen:
+                problems.append(f"{file.path}:{row.line}: {row.model} / {row.prompt_id} / {row.lang} / sample "
+                                f"{row.sample} already given in {seen[key]}. Fix: keep each answer in one file")
+                continue
+            seen[key] = f"{file.path.name}:{row.line}"
+            rows.append(row)
+    return ReplayFile(folder, tuple(rows), tuple(problems))
 
 
 def split_replay_address(model: str) -> tuple[Path, str | None]:
