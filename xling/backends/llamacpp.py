@@ -11,6 +11,7 @@ chat template is the one stored in the GGUF file. Options (``-M key=value``): ``
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -89,25 +90,37 @@ class LlamaCppBackend(Backend):
         return out
 
     def _prompt(self, request: Request) -> str:
-        """The prompt the GGUF's chat template makes of a request, as llama-cpp-python renders it
-        (a sandboxed Jinja2 template); "" when the file has no template or it does not render here,
-        which only loses the reasoning repair of ``reopen_reasoning``."""
-        template = (getattr(self._llama, "metadata", None) or {}).get("tokenizer.chat_template")
-        if not template:
+        """The prompt the GGUF's chat template makes of a request, as llama-cpp-python renders it;
+        "" when the file has no template or it does not render here, which only loses the
+        reasoning repair of ``reopen_reasoning``."""
+        if self._template is None:
             return ""
         from jinja2 import TemplateError
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
 
         def raise_exception(message: str) -> None:
             raise TemplateError(message)
 
-        environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
         try:
-            return environment.from_string(template).render(
-                messages=[{"role": m.role, "content": m.content} for m in request.messages],
-                add_generation_prompt=True, bos_token="", eos_token="", raise_exception=raise_exception)
+            return self._template.render(messages=[{"role": m.role, "content": m.content} for m in request.messages],
+                                         add_generation_prompt=True, bos_token="", eos_token="",
+                                         raise_exception=raise_exception)
         except (TemplateError, TypeError, ValueError):
             return ""
+
+    @cached_property
+    def _template(self) -> Any:
+        """The GGUF's chat template compiled once (a sandboxed Jinja2 template, as llama-cpp-python
+        compiles it), or None."""
+        source = (getattr(self._llama, "metadata", None) or {}).get("tokenizer.chat_template")
+        if not source:
+            return None
+        from jinja2 import TemplateError
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        try:
+            return ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).from_string(source)
+        except TemplateError:
+            return None
 
     def close(self) -> None:
         llama, self._llama = self._llama, None
