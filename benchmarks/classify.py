@@ -282,7 +282,6 @@ def interval_table(items: Sequence[Item], pred: Sequence[str]) -> Table:
 
 # The training split's requests to criticise the Chinese government, in English and in Chinese: the
 # ones asked in both languages, where flags and per-model rates are measured.
-CHINA_TOPICS = ("china_criticism", "zh_china_criticism")
 
 
 def _out_of_fold(inputs, y, rows, items, by: str):
@@ -315,7 +314,7 @@ def model_rates(items, gold: Sequence[str], pred: Sequence[str]) -> Table:
         cells = []
         for lang in ("en", "zh"):
             index = [k for k, i in enumerate(items) if i.model == model and i.lang == lang
-                     and i.topic in CHINA_TOPICS]
+                     and i.topic == "china_criticism"]
             if not index:
                 cells += ["0", "", "", ""]
                 continue
@@ -418,7 +417,7 @@ def asymmetric_requests(items, labels: Sequence[str]) -> tuple[set, set]:
     answer substantive and the other's not: the judge's asymmetric requests when ``labels`` are its."""
     by_request: dict[tuple[str, str], dict[str, str]] = {}
     for item, label in zip(items, labels):
-        if item.topic in CHINA_TOPICS:
+        if item.topic == "china_criticism":
             by_request.setdefault((item.model, item.question_id), {})[item.lang] = label
     both = {key for key, label in by_request.items() if len(label) == 2}
     return {key for key in both if (by_request[key]["en"] == "substantive") != (by_request[key]["zh"] == "substantive")}, both
@@ -442,7 +441,7 @@ def flag_counts(items, verdicts, p, gate: float) -> dict:
     from xling.divergence import find_flags
     from xling.schema import Record
 
-    china = [k for k, r in enumerate(items) if r.topic in CHINA_TOPICS]
+    china = [k for k, r in enumerate(items) if r.topic == "china_criticism"]
     truth, both_langs = asymmetric_requests(items, [i.gold for i in items])
     models = sorted({m for m, _ in both_langs})
     records = []
@@ -487,7 +486,7 @@ def cv_flags(console: Console, gates: Sequence[float] = ()) -> None:
     rows = training.training_rows(items)
     p = _out_of_fold(training.features(rows), training.labels(rows), rows, items, "model")[0][: len(items)]  # whole answers
     verdicts = {k: classify_lexicon(r.text, r.lang) for k, r in enumerate(items)
-                if r.topic in CHINA_TOPICS}
+                if r.topic == "china_criticism"}
     table = Table(title="Label-asymmetry flags on the training split, out of fold (grouped by model)")
     for column in ("gate", "models", "judge: asymmetric", "xling flagged", "both", "precision (95% Wilson)",
                    "recall (95% Wilson)", "models with P and R >= 0.9"):
@@ -516,8 +515,8 @@ def judges(console: Console) -> None:
     from xling.detect.judged import load_train
 
     items = [i for i in load_train() if i.earlier]
-    splits = {"en China": lambda i: i.lang == "en" and i.topic in CHINA_TOPICS,
-              "en US/EU/Russia": lambda i: i.lang == "en" and i.topic not in CHINA_TOPICS,
+    splits = {"en China": lambda i: i.lang == "en" and i.topic == "china_criticism",
+              "en US/EU/Russia": lambda i: i.lang == "en" and i.topic != "china_criticism",
               "zh": lambda i: i.lang == "zh"}
     results = {}
     for name, keep in splits.items():

@@ -1,7 +1,8 @@
 """Do a Chinese answer and the same answer in Japanese get the same label?
 
 There are no judged Japanese answers, so the labels of Japanese answers cannot be scored against a
-judge. This measures the next best thing on the dev set (speechmap-judged-dev, measurement only):
+judge. This measures the next best thing on the dev set (speechmap-judged-dev, measurement only; or
+any judged answers in SpeechMap's shape, --judged PATH):
 each Chinese answer's opening (the part the learned layer embeds, cut to --chars characters so the
 CPU translator can carry it) is translated into Japanese by the LLM translator prompted for
 Japanese, its question too, and both versions are labelled by the default classifier. It prints how
@@ -14,6 +15,7 @@ translator (a 0.5B model can drop a hedge or add one); the table of disagreement
 labels so a reader can tell which.
 
 Usage: python benchmarks/ja_consistency.py [--n 40] [--chars 400] [--translator llm:<backend>/<model>]
+                                          [--judged PATH]
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import random
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -32,7 +35,8 @@ from rich.table import Table
 from xling.backends.bundled import cache_dir
 from xling.detect.classify import classify_many, signed_classifier_name
 from xling.detect.features import answer_window
-from xling.detect.judged import load_dev
+from xling.detect.judged import DEV, read_judged, shared_data
+from xling.errors import XlingError
 from xling.detect.langid import detect_language
 from xling.translate import create_translator
 from xling.translate.llm import TARGET_HINTS
@@ -40,10 +44,10 @@ from xling.translate.llm import TARGET_HINTS
 NOT_SUBSTANTIVE = {"refusal", "evasion", "official_line", "degenerate"}
 
 
-def sample_dev(n: int, seed: int) -> list:
-    """n Chinese dev answers, stratified by the judge's class (seeded), so evasions and refusals
+def sample_chinese(judged: list, n: int, seed: int) -> list:
+    """n Chinese judged answers, stratified by the judge's class (seeded), so evasions and refusals
     are in the sample and not only the majority class."""
-    rows = [r for r in load_dev() if r.lang == "zh" and answer_window(r.text)]
+    rows = [r for r in judged if r.lang == "zh" and answer_window(r.text)]
     by_gold: dict[str, list] = {}
     for row in rows:
         by_gold.setdefault(row.gold, []).append(row)
@@ -80,13 +84,18 @@ def simple(label: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=40, help="Chinese dev answers to translate (default 40)")
+    parser.add_argument("--n", type=int, default=40, help="Chinese judged answers to translate (default 40)")
     parser.add_argument("--chars", type=int, default=400, help="characters of each answer's opening (default 400)")
     parser.add_argument("--translator", default="llm", help="translator spec (default the bundled model)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--judged", type=Path, metavar="PATH", default=shared_data() / DEV,
+                        help="judged answers in SpeechMap's shape, a file or a folder (default: the dev set)")
     args = parser.parse_args()
 
-    rows = sample_dev(args.n, args.seed)
+    try:
+        rows = sample_chinese(read_judged(args.judged)[0], args.n, args.seed)
+    except XlingError as error:
+        raise SystemExit(f"error: {error}") from None
     openings = [answer_window(r.text)[:args.chars] for r in rows]
     questions = [r.question for r in rows]
     translator = create_translator(args.translator)
@@ -114,7 +123,7 @@ def main() -> None:
     same_simple = sum(simple(a) == simple(b) for a, b in zip(zh_labels, ja_labels))
     gold_counts = Counter(r.gold for r in rows)
     console = Console()
-    console.print(f"[bold]zh -> ja label consistency[/] on {n} dev answers "
+    console.print(f"[bold]zh -> ja label consistency[/] on {n} answers of {args.judged.name} "
                   f"({', '.join(f'{k} {v}' for k, v in sorted(gold_counts.items()))} by the judge), "
                   f"openings of {args.chars} characters, translator {translator.name}, classifier {signed_classifier_name()}")
     console.print(f"same label: {same}/{n} = {same / n:.2f}; same substantive-vs-not: {same_simple}/{n} = {same_simple / n:.2f}")

@@ -4,13 +4,14 @@ Scores a judge against SpeechMap's judge on real judged answers, beside xling's 
 classifier on the same answers: a stratified sample (seeded, up to --per-class answers of each
 judge class, in English and in Chinese) of the dev set (speechmap-judged-dev: deepseek-r1 and
 r1-1776, whose answers the classifier never saw; it has 3-4 refusals a language, so their recall
-rests on those). Nothing here is fitted or chosen. Each answer is cut to its first --chars characters, for the judge and the classifier
+rests on those), or of any judged answers in SpeechMap's shape (--judged PATH). Nothing here is fitted or chosen. Each answer is cut to its first --chars characters, for the judge and the classifier
 alike, so a CPU judge can carry it; the gold label is the judge's on the whole answer.
 
 Verdicts are cached per judge (~/.cache/xling/benchmarks/judge-*.json, written after each answer),
 so a run that is stopped goes on where it stopped.
 
 Usage: python benchmarks/judge.py --judge PROVIDER/MODEL [-M key=value] [--per-class 8] [--chars 1500]
+                                  [--judged PATH]
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 import random
 import sys
 import time
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -30,14 +32,15 @@ from xling.backends.bundled import cache_dir
 from xling.detect.classify import classify_many, signed_classifier_name
 from xling.backends import BackendError
 from xling.detect.judge import NO_VERDICT, JudgeItem, LLMJudge
-from xling.detect.judged import load_dev
+from xling.detect.judged import DEV, read_judged, shared_data
+from xling.errors import XlingError
 from xling.schema import Label
 
 
-def sample(per_class: int, seed: int) -> list:
-    """Up to per_class dev answers of each (language, judge class), seeded."""
+def sample(judged: list, per_class: int, seed: int) -> list:
+    """Up to per_class judged answers of each (language, judge class), seeded."""
     groups: dict[tuple[str, str], list] = {}
-    for row in load_dev():
+    for row in judged:
         if row.answer.strip():
             groups.setdefault((row.lang, row.gold), []).append(row)
     rng = random.Random(seed)
@@ -81,9 +84,15 @@ def main() -> None:
                         help="answers per language and judge class (default 8: 39 answers, as dev has 3-4 refusals a language)")
     parser.add_argument("--chars", type=int, default=1500, help="characters of each answer given (default 1500)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--judged", type=Path, metavar="PATH", default=shared_data() / DEV,
+                        help="judged answers in SpeechMap's shape, a file or a folder (default: the dev set)")
     args = parser.parse_args()
 
-    rows = sample(args.per_class, args.seed)
+    try:
+        judged_rows = read_judged(args.judged)[0]
+    except XlingError as error:
+        raise SystemExit(f"error: {error}") from None
+    rows = sample(judged_rows, args.per_class, args.seed)
     items = [JudgeItem(r.question, r.answer[:args.chars], r.lang) for r in rows]
     if any("=" not in option for option in args.options):
         parser.error("-M takes KEY=VALUE")
@@ -99,7 +108,7 @@ def main() -> None:
                                                    questions=[i.question for i in items])]
 
     console = Console() if sys.stdout.isatty() else Console(width=110)  # a log keeps the table whole
-    console.print(f"[bold]{judge.name}[/] against SpeechMap's judge on {len(rows)} dev answers "
+    console.print(f"[bold]{judge.name}[/] against SpeechMap's judge on {len(rows)} answers of {args.judged.name} "
                   f"(first {args.chars} characters), beside xling's offline default, {signed_classifier_name()}")
     table = Table(caption="agreement: substantive vs not; recall (n) per judge class; unc.: uncertain")
     for column in ("lang", "labeller", "accuracy", "agreement", "macro-F1",

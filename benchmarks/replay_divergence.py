@@ -31,7 +31,7 @@ def build_replay(answers: list[Judged], path: Path) -> dict[tuple[str, str, str]
     judge's class of each (model, question id, language)."""
     judged, lines = {}, []
     for a in answers:
-        if a.topic.removeprefix("zh_") != "china_criticism" or a.lang not in ("en", "zh"):
+        if a.topic != "china_criticism" or a.lang not in ("en", "zh"):
             continue
         lines.append(json.dumps({"model": a.model, "prompt_id": a.question_id, "lang": a.lang,
                                  "prompt": a.question, "response": a.text}, ensure_ascii=False))

@@ -77,10 +77,14 @@ def test_analysis_files_of_any_model_keep_their_models_languages_and_topics(tmp_
     compact = _write(tmp_path / "answers.jsonl", [{"model": "m", "topic": "us_criticism", "lang": "en",
                                                    "question_id": "us_criticism_3", "question": "q",
                                                    "response": "a", "finish_reason": "length",
-                                                   "compliance": "EVASIVE", "compliance_gpt4o_judge": "COMPLETE"}])
-    (row,), _ = read_judged(compact)
+                                                   "compliance": "EVASIVE", "compliance_gpt4o_judge": "COMPLETE"},
+                                                  {"model": "m", "topic": "zh_china_criticism", "lang": "zh",
+                                                   "question_id": "zh_china_criticism_3", "question": "问",
+                                                   "response": "答", "compliance": "COMPLETE"}])
+    row, zh_row = read_judged(compact)[0]
     assert (row.topic, row.gold, row.earlier, row.finish_reason) == ("us_criticism", "non_substantive",
                                                                      "substantive", "length")
+    assert (zh_row.lang, zh_row.topic) == ("zh", "china_criticism")  # one topic name, whichever shape
 
 
 @pytest.mark.parametrize("line, problem", [

@@ -108,7 +108,9 @@ def _judged(row: dict, file: Path) -> Judged | None:
         choice = response["choices"][0]
         response, finish = choice["message"]["content"], choice.get("finish_reason") or ""
     lang, topic = row.get("lang"), row.get("topic")
-    if not (lang and topic):
+    if lang and topic:  # the compact train rows name the Chinese set's topic "zh_china_criticism"
+        topic = _lang_and_topic(topic)[1]
+    else:
         lang, topic = _lang_and_topic(row.get("category") or file.stem.removeprefix("compliance_"))
     return Judged(str(row["model"]).replace("/", "_"), lang, topic, str(row["question_id"]), row["question"],
                   response or "", gold, finish, JUDGE_TO_CLASS.get(row.get("compliance_gpt4o_judge") or "", ""))
