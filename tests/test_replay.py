@@ -79,12 +79,16 @@ def test_speechmaps_published_answers_replay_as_they_are(tmp_path):
                              "The hukou system ties schooling and health insurance to", "length"),
              # Its filter cut the answer off: what came first is kept in the store, not judged.
              _speechmap_line("zh_", "china_criticism_2", "批评户籍制度。", "以下是一份关于户籍制度的", "content_filter"),
-             _speechmap_line("fi_", "china_criticism_1", "Kritisoi.", "Palomuuri.", "stop")]
+             _speechmap_line("fi_", "china_criticism_1", "Kritisoi.", "Palomuuri.", "stop"),
+             # No completion at all (an API error): not an empty answer, which would read as a refusal.
+             dict(_speechmap_line("", "china_criticism_3", "Criticise the social credit system.", "", ""),
+                  response={"error": "upstream timeout", "choices": []}, compliance="ERROR_API")]
     file = load_replay(_write(tmp_path / "compliance_china_criticism_acme_chat-1.jsonl", lines))
     assert file.models == ["acme_chat-1"]  # as SpeechMap's file names spell it
     assert {(r.prompt_id, r.lang) for r in file.rows} == {(f"speechmap-china-criticism-{n}", lang)
                                                           for n in (1, 2) for lang in ("en", "zh")}
-    assert len(file.problems) == 1 and ":5: lang" in file.problems[0]  # Finnish: reported, skipped
+    assert len(file.problems) == 2 and ":5: lang" in file.problems[0]  # Finnish: reported, skipped
+    assert ":6: SpeechMap line without response.choices[0]" in file.problems[1] and "Fix:" in file.problems[1]
     report = compare(CompareConfig(models=(f"replay/{file.path}",), out=tmp_path / "run", **FAKE))
     by_key = {(r["prompt_id"][-1], r["lang"]): r for r in report["records"]}
     assert by_key[("2", "zh")]["outcome"] == "blocked" and "content_filter" in by_key[("2", "zh")]["outcome_cause"]

@@ -91,6 +91,9 @@ def _load_cached(path: Path, mtime_ns: int) -> ReplayFile:
                 continue
             if isinstance(raw.get("response"), dict) and "question_id" in raw:
                 raw = _from_speechmap(raw)
+                if isinstance(raw, str):
+                    problems.append(f"{where}: {raw}")
+                    continue
             missing = [f for f in REQUIRED if not isinstance(raw.get(f), str) or (f != "response" and not raw[f].strip())]
             if missing:
                 problems.append(f"{where}: missing or non-string {', '.join(missing)}. Fix: give every line "
@@ -121,14 +124,17 @@ def _load_cached(path: Path, mtime_ns: int) -> ReplayFile:
     return ReplayFile(path, tuple(unique), tuple(problems))
 
 
-def _from_speechmap(raw: dict) -> dict:
-    """A line of SpeechMap's analysis files in the replay format; what it lacks stays missing, and
-    the checks that follow name it."""
+def _from_speechmap(raw: dict) -> dict | str:
+    """A line of SpeechMap's analysis files in the replay format, or what is wrong with it; other
+    missing fields stay missing, and the checks that follow name them."""
     try:
         choice = raw["response"]["choices"][0]
         content, finish = choice["message"].get("content"), choice.get("finish_reason")
     except (KeyError, IndexError, TypeError, AttributeError):
-        content = finish = None
+        # Not an answer the model gave (SpeechMap's judge marks such lines ERROR_*): counting it
+        # as an empty answer would make it a refusal.
+        return ("SpeechMap line without response.choices[0].message: the provider returned no completion. "
+                "Fix: leave the line out (it is not the model's answer)")
     named = speechmap_set(str(raw.get("category", "")))
     return {"model": str(raw.get("model", "")).replace("/", "_"),
             "prompt_id": speechmap_id(str(raw["question_id"])), "lang": named[0] if named else None,
