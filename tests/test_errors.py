@@ -67,6 +67,9 @@ def _bank(tmp_path, file_for=lambda lang, source: source) -> Path:
     (["--suite", "nosuch"], "no suite 'nosuch'"),
     (["--id", "nosuch"], "--id nosuch not in suite 'quick'"),
     (["--system", "cn=用中文回答"], "'cn' is not a language xling asks in"),
+    # A judge or translator on a server with no base URL: found before the answers, not after them.
+    (["--judge", "openai-api/nourl/m"], "no base URL for the server 'nourl'"),
+    (["--translator", "llm:openai-api/nourl/m"], "no base URL for the server 'nourl'"),
 ])
 def test_bad_options_fail_before_any_model_runs(capsys, tmp_path, extra, expected):
     # delay=30: had any answer been generated first, the test would take minutes.
@@ -183,6 +186,25 @@ def test_replay_malformed_lines_are_on_the_terminal(capsys, tmp_path):
     code, err = _compare(capsys, tmp_path, model=f"replay/{path}")
     assert code == 0
     assert f"{path}:2: not valid JSON" in err and f"{path}:3: missing or non-string response" in err
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--id", "q9"], "--id q9: no replayed answer to it. Fix: use one the files hold (q1)"),
+    (["--lang", "ja"], "--lang ja: no replayed answer to it. Fix: use one the files hold (en, zh)"),
+    (["--suite", "nosuch"], "--suite nosuch: no such suite"),
+])
+def test_replay_selection_that_matches_nothing_is_refused(capsys, tmp_path, extra, expected):
+    # Else the run ends with an empty report and no word why.
+    path = _replay(tmp_path, [json.dumps(GOOD_ROW).encode(), json.dumps(ZH_ROW, ensure_ascii=False).encode()])
+    code, err = _compare(capsys, tmp_path, *extra, model=f"replay/{path}")
+    assert code == 2 and expected in _error_line(err)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_negative_top_is_refused(capsys, tmp_path):
+    with pytest.raises(SystemExit) as stop:
+        main(["report", str(tmp_path), "--top", "-1"])
+    assert stop.value.code == 2 and "'-1' is not a count" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("lines, expected", [([b""], "the file is empty"), ([b"{bad", b"[1]"], "2 bad lines")])

@@ -383,10 +383,11 @@ def test_judge_benchmark_samples_every_class_and_asks_each_answer_once(shared_da
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
 
-    rows = bench.sample(2, seed=0)
-    groups = {(r.lang, r.gold) for r in load_dev()}
+    dev = load_dev()
+    rows = bench.sample(dev, 2, seed=0)
+    groups = {(r.lang, r.gold) for r in dev}
     assert len(groups) == 6 and len(rows) == 12  # two of each language and judge class
-    assert {(r.lang, r.gold) for r in rows} == groups and bench.sample(2, seed=0) == rows
+    assert {(r.lang, r.gold) for r in rows} == groups and bench.sample(dev, 2, seed=0) == rows
 
     judge = LLMJudge("fake/judge")
     asked = []

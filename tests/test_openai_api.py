@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from xling.backends import create_backend
+from xling.backends import create_backend, helper_options
 from xling.backends.base import BackendError, Generation, GenerationConfig, Message, Request
 from xling.backends.openai_api import OpenAIBackend, StreamAssembler, build_payload, env_prefix, parse_response
 from xling.schema import Outcome
@@ -84,6 +84,17 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     monkeypatch.setenv("no_proxy", "127.0.0.1")
     return monkeypatch
+
+
+def test_a_judge_or_translator_takes_only_the_options_meant_for_it() -> None:
+    options = {"batch_size": "4", "concurrency": "16", "base_url": "http://10.0.0.1:8000/v1", "api_key": "k"}
+    # A local model's batch size does not stop a server judge; the model's server is not the judge's.
+    assert helper_options("openai-api/judges/llama", options, ["hf/bundled:qwen"]) == {"concurrency": "16"}
+    assert helper_options("openai-api/vllm/llama", options, ["openai-api/vllm/qwen"]) == {
+        "concurrency": "16", "base_url": "http://10.0.0.1:8000/v1", "api_key": "k"}  # the same server
+    assert helper_options("hf/bundled:qwen", options, ["openai-api/vllm/qwen"]) == {"batch_size": "4"}
+    with pytest.raises(BackendError, match="no such option for openai-api"):
+        create_backend("openai-api/vllm/qwen", {"batch_size": "4", "base_url": "http://127.0.0.1:1/v1"})
 
 
 def test_missing_base_url_names_the_variable(clean_env: pytest.MonkeyPatch) -> None:

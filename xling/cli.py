@@ -43,6 +43,17 @@ def _key_values(pairs: list[str], flag: str) -> list[tuple[str, str]]:
     return out
 
 
+def _shown(value: str) -> int:
+    """--top: how many divergences to show, 0 or more."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a count (0 or more; 0 shows none)")
+    return number
+
+
 def _parser() -> argparse.ArgumentParser:
     from xling.backends.bundled import DEFAULT_MODEL
     from xling.schema import LANGS
@@ -92,13 +103,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--embedder-original", default=_env("embedder_original", "use-multilingual"),
                      help="multilingual embedder for the original answers: use-multilingual, fake [default: %(default)s]")
     run.add_argument("--out", type=Path, default=_env("out", None, Path), help="run directory [default: reports/<run-id>]")
-    run.add_argument("--top", type=int, default=10, help="divergences shown in the terminal [default: %(default)s]")
+    run.add_argument("--top", type=_shown, default=10, help="divergences shown in the terminal [default: %(default)s]")
     run.add_argument("--retry-errors", action="store_true",
                      help="ask again the requests an earlier run recorded as blocked by the provider or failed")
 
     report = commands.add_parser("report", help="re-render a stored run (no models are run)")
     report.add_argument("run_dir", type=Path, help="a run directory written by `xling compare`")
-    report.add_argument("--top", type=int, default=10, help="divergences shown in the terminal [default: %(default)s]")
+    report.add_argument("--top", type=_shown, default=10, help="divergences shown in the terminal [default: %(default)s]")
 
     prompts = commands.add_parser("prompts", help="list, show and validate question suites")
     prompts.add_argument("--prompts", type=Path, default=_env("prompts", None, Path),

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
-from xling.backends import Backend, Message, Request, create_backend
+from xling.backends import Backend, Message, Request, create_backend, helper_options
 from xling.backends.bundled import DEFAULT_MODEL
 from xling.config import CompareConfig
 from xling.errors import XlingError
@@ -413,9 +413,11 @@ def control_gaps(records: Sequence[Record], models: Sequence[str], langs: Sequen
 
 
 def judge_records(addresses: Sequence[str], records: list[Record], store: Store, backends: dict[str, Backend],
-                  options: dict, progress: ProgressFn) -> tuple[list[Record], dict]:
+                  options: dict, progress: ProgressFn, models: Sequence[str] = ()) -> tuple[list[Record], dict]:
     """Label every answer with a panel of LLM judges; the panel's majority replaces the offline
-    label, which stays in the evidence. Verdicts are cached, so a resumed run judges nothing twice."""
+    label, which stays in the evidence. Verdicts are cached, so a resumed run judges nothing twice.
+    Each judge takes the ``-M`` options that apply to it (``helper_options``; ``models``: the
+    compared models' addresses)."""
     from dataclasses import replace
 
     from xling.detect.judge import NO_VERDICT, JudgeItem, LLMJudge, aggregate_panel
@@ -424,7 +426,7 @@ def judge_records(addresses: Sequence[str], records: list[Record], store: Store,
     keys = [record.key for record in records]
     names, labels = [], []
     for address in addresses:
-        judge = LLMJudge(address, backend=backends.get(address), options=options)
+        judge = LLMJudge(address, backend=backends.get(address), options=helper_options(address, options, models))
         cached = store.get_judgements(judge.name, keys)
         todo = [i for i, key in enumerate(keys) if key not in cached]
         stage = f"judge {address}"
@@ -456,7 +458,7 @@ def judge_records(addresses: Sequence[str], records: list[Record], store: Store,
     return judged, panel.to_dict()
 
 
-def _make_translator(spec: str, backends: dict[str, Backend]):
+def _make_translator(spec: str, backends: dict[str, Backend], options: dict, models: Sequence[str]):
     from xling.translate import create_translator
     from xling.translate.llm import LLMTranslator
 
@@ -464,7 +466,7 @@ def _make_translator(spec: str, backends: dict[str, Backend]):
     if name != "llm":
         return create_translator(spec)
     model = model or DEFAULT_MODEL
-    return LLMTranslator(model, backend=backends.get(model))
+    return LLMTranslator(model, backend=backends.get(model) or create_backend(model, helper_options(model, options, models)))
 
 
 def _suite_or_none(config: CompareConfig) -> Suite | None:
@@ -544,7 +546,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
                 backends[address] = backend  # the translator reuses it instead of loading it again
             else:
                 backend.close()
-        translator = _make_translator(config.translator, backends)
+        translator = _make_translator(config.translator, backends, options, models)
         quality = translation_quality(planned, translator, store, progress)
         records = analyse(planned, store, translator, progress)
         for address in models:
@@ -557,7 +559,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
         translator.close()
         panel = None  # the judges' names and agreement, when there are judges
         if config.judges:
-            records, panel = judge_records(config.judges, records, store, backends, options, progress)
+            records, panel = judge_records(config.judges, records, store, backends, options, progress, models)
     langs = [lang for lang in LANGS if any(p.prompt.lang == lang for p in planned)]
 
     progress("compare", 0, 1)

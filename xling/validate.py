@@ -12,6 +12,7 @@ import socket
 import tempfile
 from pathlib import Path
 
+from xling.backends import helper_options
 from xling.config import CompareConfig
 from xling.errors import XlingError
 
@@ -24,16 +25,16 @@ def check_config(config: CompareConfig) -> None:
     options = dict(config.model_options)
     for address in config.models:
         check_model(address, options)
+    if config.replay_only:
+        check_replay_selection(config)  # once the files are known to load
     if options and config.replay_only:
         import warnings
 
         warnings.warn(f"-M {', '.join(options)} ignored: replayed answers are read from their file, not generated",
                       UserWarning, stacklevel=2)
     for address in config.judges:
-        from xling.backends import split_address
-
-        split_address(address)
-    check_translator(config.translator)
+        check_server(address, helper_options(address, options, config.models))
+    check_translator(config.translator, options, config.models)
     check_embedder(config.embedder_translated, "--embedder-translated")
     check_embedder(config.embedder_original, "--embedder-original")
     check_run_dir(config.run_dir())
@@ -66,12 +67,17 @@ def check_system_prompts(config: CompareConfig) -> None:
 
 def check_suite(config: CompareConfig) -> None:
     """The suite exists and lines up in the languages asked, and each ``--id`` is in it. A run of
-    replayed answers only takes metadata from the suite (its questions come from the file), so
-    there only the name is checked."""
-    from xling.prompts import check_suite_name, load_suite
+    replayed answers only takes metadata from the suite (its questions come from the files), so
+    there the suite must exist only when named (the default may be missing from a bank given with
+    --prompts); its ``--id`` are checked against the files (``check_replay_selection``)."""
+    from xling.prompts import check_suite_name, load_suite, suites
 
     if config.replay_only:
         check_suite_name(config.suite)
+        known = suites(config.prompts_dir)
+        if config.suite != CompareConfig.suite and config.suite not in known:
+            raise XlingError(f"--suite {config.suite}: no such suite (a replay takes its categories from it)",
+                             f"choose one of {', '.join(known) or 'none found'}, or leave --suite out")
         return
     suite = load_suite(config.suite, config.prompts_dir, config.langs)
     unknown = [pid for pid in config.ids if pid not in suite.ids]
@@ -92,6 +98,18 @@ def check_model(address: str, options: dict) -> None:
     check_options(address, options)
     if provider == "hf":
         check_hf_model(model)
+    check_server(address, options)
+
+
+def check_server(address: str, options: dict) -> None:
+    """A server's address names the server and a base URL is set for it, found now rather than
+    when the model, the judge or the translator first sends a request (no request is sent)."""
+    from xling.backends import split_address
+    from xling.backends.openai_api import PROVIDER, server_settings
+
+    provider, model = split_address(address)
+    if provider == PROVIDER:
+        server_settings(model, options)
 
 
 def check_replay(address: str) -> None:
@@ -105,6 +123,23 @@ def check_replay(address: str) -> None:
                                                                  if file.problems else " (the file is empty)"),
                          'write one JSON object a line with model, prompt_id, lang, prompt and response '
                          "(see `xling compare --help` and the README's Replay section)")
+
+
+def check_replay_selection(config: CompareConfig) -> None:
+    """Each ``--id`` of a replay run names a question some replayed file answers, and each
+    ``--lang`` a language one answers in (else the run would end with an empty report and no word
+    why)."""
+    from xling.backends.replay import load_replay, split_replay_address
+
+    rows = [row for address in config.models
+            for row in load_replay(split_replay_address(address[len("replay/"):])[0]).rows]
+    for flag, asked, held in (("--id", config.ids, {row.prompt_id for row in rows}),
+                              ("--lang", config.langs, {row.lang for row in rows})):
+        unknown = [value for value in asked if value not in held]
+        if unknown:
+            shown = ", ".join(sorted(held)[:5]) + (", ..." if len(held) > 5 else "")
+            raise XlingError(f"{flag} {', '.join(unknown)}: no replayed answer to it",
+                             f"use one the files hold ({shown}), or leave {flag} out")
 
 
 def check_hf_model(model: str) -> None:
@@ -143,7 +178,7 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def check_translator(spec: str) -> None:
+def check_translator(spec: str, options: dict, models: tuple[str, ...]) -> None:
     from xling.translate import REGISTRY
 
     name, _, model = spec.partition(":")
@@ -151,9 +186,7 @@ def check_translator(spec: str) -> None:
         raise XlingError(f"--translator {spec}: no such translator",
                          f"use one of {', '.join(REGISTRY)} (llm:PROVIDER/MODEL picks the translating model)")
     if name == "llm" and model:
-        from xling.backends import split_address
-
-        split_address(model)
+        check_server(model, helper_options(model, options, models))
     if name == "argos":
         import importlib.util
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
+from typing import Sequence
 
 from xling.backends.base import Backend, BackendError, Generation, GenerationConfig, Message, ModelIdentity, Request
 
@@ -115,6 +116,22 @@ def _convert(key: str, raw, kind: type):
         raise BackendError(f"-M {key}={raw!r} is not {_KIND[kind]}. Fix: e.g. -M {key}={example}") from None
 
 
+def helper_options(address: str, options: dict[str, str], models: Sequence[str]) -> dict[str, str]:
+    """The ``-M`` options given to a judge or a back-translating model at ``address``: those its
+    backend takes (a local model's ``batch_size`` must not stop a server judge), and a base URL or
+    key only when a compared model is on the same server (else they name the model's server, and
+    the helper's own ``<SERVER>_BASE_URL`` is the one to read)."""
+    known = declared_options(backend_class(split_address(address)[0])) or {}
+    same_server = _server(address) in {_server(model) for model in models}
+    return {key: value for key, value in options.items()
+            if key in known and (same_server or key not in ("base_url", "api_key"))}
+
+
+def _server(address: str) -> str:
+    """``openai-api/vllm/Qwen/...`` -> ``openai-api/vllm``: the part that picks the server."""
+    return "/".join(address.split("/")[:2])
+
+
 def create_backend(address: str, options: dict[str, str] | None = None) -> Backend:
     """Build the backend for ``provider/model`` (e.g. ``hf/Qwen/Qwen2.5-7B-Instruct``)."""
     provider, model = split_address(address)
@@ -122,4 +139,5 @@ def create_backend(address: str, options: dict[str, str] | None = None) -> Backe
 
 
 __all__ = ["Backend", "BackendError", "Generation", "GenerationConfig", "Message", "ModelIdentity",
-           "Request", "REGISTRY", "check_options", "create_backend", "declared_options", "split_address"]
+           "Request", "REGISTRY", "check_options", "create_backend", "declared_options", "helper_options",
+           "split_address"]

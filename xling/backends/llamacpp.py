@@ -46,6 +46,9 @@ class LlamaCppBackend(Backend):
     """A GGUF model run in this process by llama.cpp."""
 
     batch_size = 1
+    # Declared as text so ``-M`` checking names unknown ones; the constructor reads the integers
+    # (n_gpu_layers=-1 means all layers, which a declared int's range check would refuse).
+    OPTIONS = dict.fromkeys(_OPTIONS, str)
 
     def __init__(self, model: str, **options: str) -> None:
         unknown = sorted(set(options) - set(_OPTIONS))

@@ -280,17 +280,11 @@ class OpenAIBackend(Backend):
         BackendError: The address or an option is malformed, or no base URL is configured.
     """
 
+    # Declared as text so ``-M`` checking names unknown ones; server_settings checks the values.
+    OPTIONS = dict.fromkeys(_OPTIONS, str)
+
     def __init__(self, model: str, **options: str) -> None:
-        server, sep, served_model = model.partition("/")
-        if not sep or not server or not served_model:
-            raise BackendError(
-                f"model '{PROVIDER}/{model}' does not name a server and a model. Fix: write "
-                f"{PROVIDER}/<server>/<model>, e.g. {PROVIDER}/vllm/Qwen/Qwen2.5-7B-Instruct "
-                f"(reads VLLM_BASE_URL) or {PROVIDER}/ollama/qwen2.5:0.5b (reads OLLAMA_BASE_URL)"
-            )
-        self.server = server
-        self.model = served_model
-        self._settings = _parse_options(server, options)
+        self.server, self.model, self._settings = server_settings(model, options)
         # The pipeline hands a judge or a translator this many requests at a time; generation
         # itself streams and has no batches.
         self.batch_size = self._settings.concurrency * 4
@@ -603,6 +597,23 @@ def _drain(arrived: queue.SimpleQueue) -> list:
             items.append(arrived.get_nowait())
         except queue.Empty:
             return items
+
+
+def server_settings(model: str, options: Mapping[str, str]) -> tuple[str, str, _Settings]:
+    """``<server>/<model>`` and its ``-M`` options -> (server, served model, settings), without a
+    request: ``xling compare`` checks every address so before any model runs.
+
+    Raises:
+        BackendError: the address names no server, an option is wrong, or no base URL is set.
+    """
+    server, sep, served_model = model.partition("/")
+    if not sep or not server or not served_model:
+        raise BackendError(
+            f"model '{PROVIDER}/{model}' does not name a server and a model. Fix: write "
+            f"{PROVIDER}/<server>/<model>, e.g. {PROVIDER}/vllm/Qwen/Qwen2.5-7B-Instruct "
+            f"(reads VLLM_BASE_URL) or {PROVIDER}/ollama/qwen2.5:0.5b (reads OLLAMA_BASE_URL)"
+        )
+    return server, served_model, _parse_options(server, options)
 
 
 def _parse_options(server: str, options: Mapping[str, str]) -> _Settings:
