@@ -150,8 +150,14 @@ def _user_error_types() -> tuple[type, ...]:
     return tuple(types)
 
 
+_SHOWN: set[str] = set()
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"xling: warning: {message}", file=sys.stderr)
+    # Said once: the options are checked here and again inside compare() (for library callers).
+    if str(message) not in _SHOWN:
+        _SHOWN.add(str(message))
+        print(f"xling: warning: {message}", file=sys.stderr)
 
 
 class _Context:
@@ -163,6 +169,7 @@ class _Context:
 
 def main(argv: list[str] | None = None) -> int:
     context = _Context()
+    _SHOWN.clear()
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:
