@@ -466,7 +466,9 @@ def _make_translator(spec: str, backends: dict[str, Backend], options: dict, mod
     if name != "llm":
         return create_translator(spec)
     model = model or DEFAULT_MODEL
-    return LLMTranslator(model, backend=backends.get(model) or create_backend(model, helper_options(model, options, models)))
+    # The run's backend when it is the translating model, so it is loaded once.
+    backend = backends.get(model) or create_backend(model, helper_options(model, options, models))
+    return LLMTranslator(model, backend=backend)
 
 
 def _suite_or_none(config: CompareConfig) -> Suite | None:

@@ -105,10 +105,11 @@ def check_server(address: str, options: dict) -> None:
     """A server's address names the server and a base URL is set for it, found now rather than
     when the model, the judge or the translator first sends a request (no request is sent)."""
     from xling.backends import split_address
-    from xling.backends.openai_api import PROVIDER, server_settings
 
     provider, model = split_address(address)
-    if provider == PROVIDER:
+    if provider == "openai-api":
+        from xling.backends.openai_api import server_settings
+
         server_settings(model, options)
 
 
