@@ -470,3 +470,31 @@ def test_interrupted_back_translation_keeps_what_arrived(serve, tmp_path: Path) 
         kept = len(store.get_translations(translator.name, "zh", texts["zh"]))
         assert 0 < kept < 100 and server.answered - 4 <= kept <= server.answered
     translator.backend.close()
+
+
+def test_a_judge_and_a_translator_take_the_options_meant_for_them(serve, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A translator on the compared model's server reaches it through -M base_url (it had no base
+    URL before); a judge on another server reads its own JUDGES_BASE_URL, and the local model's
+    -M batch_size does not stop it (it did, after every answer had been generated)."""
+    from xling.pipeline import compare
+
+    def behave(body: dict, n: int) -> Reply:
+        if body["model"] == "judge":
+            return Reply(text='{"label": "evasion", "reason": "r"}')
+        return Reply(text="A long and substantive answer about the history of the question asked.")
+
+    models_server, judges_server = serve(behave), serve(behave)
+    monkeypatch.delenv("LOCAL_BASE_URL", raising=False)
+    monkeypatch.setenv("JUDGES_BASE_URL", judges_server.base_url)
+    fake = dict(samples=1, embedder_translated="fake", embedder_original="fake")
+    translated = compare(CompareConfig(models=("openai-api/local/m",),
+                                       model_options=(("base_url", models_server.base_url),),
+                                       translator="llm:openai-api/local/translator", out=tmp_path / "a", **fake))
+    assert {b["model"] for b in models_server.bodies} == {"m", "translator"}
+    assert all(r["back_translation"] for r in translated["records"] if r["lang"] != "en")
+    judged = compare(CompareConfig(models=("fake/echo",), model_options=(("batch_size", "2"),), translator="fake",
+                                   judges=("openai-api/judges/judge",), out=tmp_path / "b", **fake))
+    assert {b["model"] for b in judges_server.bodies} == {"judge"}
+    assert len(judges_server.bodies) == len(judged["records"])
+    assert {r["label"] for r in judged["records"] if r["outcome"] == "answer"} == {"evasion"}
