@@ -27,7 +27,7 @@ def test_address_must_be_a_gguf_file_or_a_bundled_model(tmp_path) -> None:
 def test_options_are_checked(tmp_path) -> None:
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF not really")
-    with pytest.raises(BackendError, match="unknown option"):
+    with pytest.raises(BackendError, match="-M batch: no such option for llamacpp models"):
         create_backend(f"llamacpp/{gguf}", {"batch": "2"})
     with pytest.raises(BackendError, match="integers"):
         create_backend(f"llamacpp/{gguf}", {"n_ctx": "big"})
