@@ -27,11 +27,11 @@ def check_config(config: CompareConfig) -> None:
         check_model(address, options)
     if config.replay_only:
         check_replay_selection(config)  # once the files are known to load
-    if options and config.replay_only:
-        import warnings
+        if options:
+            import warnings
 
-        warnings.warn(f"-M {', '.join(options)} ignored: replayed answers are read from their file, not generated",
-                      UserWarning, stacklevel=2)
+            warnings.warn(f"-M {', '.join(options)} ignored: replayed answers are read from their file, not generated",
+                          UserWarning, stacklevel=2)
     for address in config.judges:
         check_server(address, helper_options(address, options, config.models))
     check_translator(config.translator, options, config.models)
