@@ -68,8 +68,9 @@ def _bank(tmp_path, file_for=lambda lang, source: source) -> Path:
     (["--id", "nosuch"], "--id nosuch not in suite 'quick'"),
     (["--system", "cn=用中文回答"], "'cn' is not a language xling asks in"),
     # A judge or translator on a server with no base URL: found before the answers, not after them.
-    (["--judge", "openai-api/nourl/m"], "no base URL for the server 'nourl'"),
-    (["--translator", "llm:openai-api/nourl/m"], "no base URL for the server 'nourl'"),
+    # The fake model is on no server, so -M base_url would not reach them: the fix says so.
+    (["--judge", "openai-api/nourl/m"], "no base URL for the server 'nourl'. Fix: set NOURL_BASE_URL"),
+    (["--translator", "llm:openai-api/nourl/m"], "(-M base_url is the compared models' server, not this one)"),
 ])
 def test_bad_options_fail_before_any_model_runs(capsys, tmp_path, extra, expected):
     # delay=30: had any answer been generated first, the test would take minutes.
@@ -199,6 +200,13 @@ def test_replay_selection_that_matches_nothing_is_refused(capsys, tmp_path, extr
     code, err = _compare(capsys, tmp_path, *extra, model=f"replay/{path}")
     assert code == 2 and expected in _error_line(err)
     assert not (tmp_path / "run").exists()
+
+
+def test_replay_selection_is_checked_against_the_model_the_address_picks(capsys, tmp_path):
+    other = {**GOOD_ROW, "model": "m2", "prompt_id": "q2"}
+    path = _replay(tmp_path, [json.dumps(GOOD_ROW).encode(), json.dumps(other).encode()])
+    code, err = _compare(capsys, tmp_path, "--id", "q2", model=f"replay/{path}#m1")  # only m2 answered q2
+    assert code == 2 and "--id q2: no replayed answer to it. Fix: use one the files hold (q1)" in _error_line(err)
 
 
 def test_a_negative_top_is_refused(capsys, tmp_path):

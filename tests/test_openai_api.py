@@ -7,9 +7,9 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from xling.backends import create_backend, helper_options
+from xling.backends import create_backend, helper_options, on_models_server
 from xling.backends.base import BackendError, Generation, GenerationConfig, Message, Request
-from xling.backends.openai_api import OpenAIBackend, StreamAssembler, build_payload, env_prefix, parse_response
+from xling.backends.openai_api import OpenAIBackend, StreamAssembler, build_payload, env_prefix, parse_response, server_settings
 from xling.schema import Outcome
 
 from openai_server import OpenAIServer, Reply  # noqa: E402 - tests/ is on the path under pytest
@@ -93,6 +93,8 @@ def test_a_judge_or_translator_takes_only_the_options_meant_for_it() -> None:
     assert helper_options("openai-api/vllm/llama", options, ["openai-api/vllm/qwen"]) == {
         "concurrency": "16", "base_url": "http://10.0.0.1:8000/v1", "api_key": "k"}  # the same server
     assert helper_options("hf/bundled:qwen", options, ["openai-api/vllm/qwen"]) == {"batch_size": "4"}
+    assert on_models_server("openai-api/vllm/llama", ["hf/x", "openai-api/vllm/qwen"])
+    assert not on_models_server("openai-api/judges/llama", ["openai-api/vllm/qwen"])
     with pytest.raises(BackendError, match="no such option for openai-api"):
         create_backend("openai-api/vllm/qwen", {"batch_size": "4", "base_url": "http://127.0.0.1:1/v1"})
 
@@ -100,6 +102,11 @@ def test_a_judge_or_translator_takes_only_the_options_meant_for_it() -> None:
 def test_missing_base_url_names_the_variable(clean_env: pytest.MonkeyPatch) -> None:
     with pytest.raises(BackendError, match=r"set VLLM_BASE_URL .*http://localhost:8000/v1"):
         OpenAIBackend("vllm/Qwen/Qwen2.5-7B-Instruct")
+    with pytest.raises(BackendError, match=r"or pass -M base_url=http://localhost:8000/v1$"):
+        server_settings("vllm/Qwen/Qwen2.5-7B-Instruct", {})
+    # A judge on a server no compared model is on: -M base_url would name the models' server.
+    with pytest.raises(BackendError, match=r"VLLM_BASE_URL=\S+\) \(-M base_url is the compared models' server"):
+        server_settings("vllm/Qwen/Qwen2.5-7B-Instruct", {}, url_option=False)
 
 
 def test_address_without_server_is_rejected(clean_env: pytest.MonkeyPatch) -> None:

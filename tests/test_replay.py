@@ -121,6 +121,17 @@ def test_missing_file_names_the_fix(tmp_path):
         create_backend(f"replay/{tmp_path / 'nope.jsonl'}")
 
 
+def test_compacted_speechmap_lines_replay_as_they_are(shared_data, tmp_path):
+    # The judged training split's shape: the text in "response", the language in "lang".
+    lines = [json.loads(line) for line in (shared_data / "speechmap-judged-train" / "answers.jsonl").open()]
+    picked = [r for r in lines if r["model"] == lines[0]["model"] and r["question_id"] == lines[0]["question_id"]]
+    assert {r["lang"] for r in picked} == {"en", "zh"}
+    file = load_replay(_write(tmp_path / "compact.jsonl", picked))
+    assert not file.problems and file.models == [lines[0]["model"]]
+    assert sorted((r.prompt_id, r.lang, r.response) for r in file.rows) == sorted(
+        (f"speechmap-{r['question_id'].replace('_', '-')}", r["lang"], r["response"]) for r in picked)
+
+
 def _speechmap_replay(shared_data, tmp_path, model="deepseek_deepseek-r1"):
     """A replay file built at test time from the judged dev answers (never copied into the repo)."""
     answers = [a for a in read_judged(shared_data / "speechmap-judged-dev")[0] if a.model == model]

@@ -12,7 +12,7 @@ import socket
 import tempfile
 from pathlib import Path
 
-from xling.backends import helper_options
+from xling.backends import helper_options, on_models_server
 from xling.config import CompareConfig
 from xling.errors import XlingError
 
@@ -33,7 +33,7 @@ def check_config(config: CompareConfig) -> None:
             warnings.warn(f"-M {', '.join(options)} ignored: replayed answers are read from their file, not generated",
                           UserWarning, stacklevel=2)
     for address in config.judges:
-        check_server(address, helper_options(address, options, config.models))
+        check_helper(address, options, config.models)
     check_translator(config.translator, options, config.models)
     check_embedder(config.embedder_translated, "--embedder-translated")
     check_embedder(config.embedder_original, "--embedder-original")
@@ -101,7 +101,7 @@ def check_model(address: str, options: dict) -> None:
     check_server(address, options)
 
 
-def check_server(address: str, options: dict) -> None:
+def check_server(address: str, options: dict, url_option: bool = True) -> None:
     """A server's address names the server and a base URL is set for it, found now rather than
     when the model, the judge or the translator first sends a request (no request is sent)."""
     from xling.backends import split_address
@@ -110,7 +110,12 @@ def check_server(address: str, options: dict) -> None:
     if provider == "openai-api":
         from xling.backends.openai_api import server_settings
 
-        server_settings(model, options)
+        server_settings(model, options, url_option=url_option)
+
+
+def check_helper(address: str, options: dict, models: tuple[str, ...]) -> None:
+    """A judge or a translating model, with the ``-M`` options it will be given."""
+    check_server(address, helper_options(address, options, models), on_models_server(address, models))
 
 
 def check_replay(address: str) -> None:
@@ -132,8 +137,10 @@ def check_replay_selection(config: CompareConfig) -> None:
     why)."""
     from xling.backends.replay import load_replay, split_replay_address
 
-    rows = [row for address in config.models
-            for row in load_replay(split_replay_address(address[len("replay/"):])[0]).rows]
+    rows = []
+    for address in config.models:
+        path, model = split_replay_address(address[len("replay/"):])
+        rows += [row for row in load_replay(path).rows if model in (None, row.model)]  # #model picks one
     for flag, asked, held in (("--id", config.ids, {row.prompt_id for row in rows}),
                               ("--lang", config.langs, {row.lang for row in rows})):
         unknown = [value for value in asked if value not in held]
@@ -187,7 +194,7 @@ def check_translator(spec: str, options: dict, models: tuple[str, ...]) -> None:
         raise XlingError(f"--translator {spec}: no such translator",
                          f"use one of {', '.join(REGISTRY)} (llm:PROVIDER/MODEL picks the translating model)")
     if name == "llm" and model:
-        check_server(model, helper_options(model, options, models))
+        check_helper(model, options, models)
     if name == "argos":
         import importlib.util
 

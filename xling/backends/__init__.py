@@ -122,9 +122,15 @@ def helper_options(address: str, options: dict[str, str], models: Sequence[str])
     key only when a compared model is on the same server (else they name the model's server, and
     the helper's own ``<SERVER>_BASE_URL`` is the one to read)."""
     known = declared_options(backend_class(split_address(address)[0])) or {}
-    same_server = _server(address) in {_server(model) for model in models}
+    same_server = on_models_server(address, models)
     return {key: value for key, value in options.items()
             if key in known and (same_server or key not in ("base_url", "api_key"))}
+
+
+def on_models_server(address: str, models: Sequence[str]) -> bool:
+    """Whether ``address`` is on the server of a compared model (``openai-api/vllm/...`` and
+    ``openai-api/vllm/...`` are; the part after the server names only the served model)."""
+    return _server(address) in {_server(model) for model in models}
 
 
 def _server(address: str) -> str:
@@ -140,4 +146,4 @@ def create_backend(address: str, options: dict[str, str] | None = None) -> Backe
 
 __all__ = ["Backend", "BackendError", "Generation", "GenerationConfig", "Message", "ModelIdentity",
            "Request", "REGISTRY", "check_options", "create_backend", "declared_options", "helper_options",
-           "split_address"]
+           "on_models_server", "split_address"]

@@ -599,9 +599,12 @@ def _drain(arrived: queue.SimpleQueue) -> list:
             return items
 
 
-def server_settings(model: str, options: Mapping[str, str]) -> tuple[str, str, _Settings]:
+def server_settings(model: str, options: Mapping[str, str], *,
+                    url_option: bool = True) -> tuple[str, str, _Settings]:
     """``<server>/<model>`` and its ``-M`` options -> (server, served model, settings), without a
-    request: ``xling compare`` checks every address so before any model runs.
+    request: ``xling compare`` checks every address so before any model runs. ``url_option`` is
+    False for a judge or translator on a server no compared model is on, which ``-M base_url``
+    does not reach: a missing URL's fix then names only its environment variable.
 
     Raises:
         BackendError: the address names no server, an option is wrong, or no base URL is set.
@@ -613,10 +616,10 @@ def server_settings(model: str, options: Mapping[str, str]) -> tuple[str, str, _
             f"{PROVIDER}/<server>/<model>, e.g. {PROVIDER}/vllm/Qwen/Qwen2.5-7B-Instruct "
             f"(reads VLLM_BASE_URL) or {PROVIDER}/ollama/qwen2.5:0.5b (reads OLLAMA_BASE_URL)"
         )
-    return server, served_model, _parse_options(server, options)
+    return server, served_model, _parse_options(server, options, url_option)
 
 
-def _parse_options(server: str, options: Mapping[str, str]) -> _Settings:
+def _parse_options(server: str, options: Mapping[str, str], url_option: bool = True) -> _Settings:
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
         raise BackendError(f"unknown option(s) {', '.join(unknown)} for {PROVIDER}. Fix: use -M with one of "
@@ -626,8 +629,10 @@ def _parse_options(server: str, options: Mapping[str, str]) -> _Settings:
     base_url = own_url or os.environ.get("OPENAI_BASE_URL") or (_OPENAI_URL if prefix == "OPENAI" else "")
     typical = _TYPICAL_URLS.get(server.lower(), "http://localhost:8000/v1")
     if not base_url:
+        alternative = (f" or pass -M base_url={typical}" if url_option else
+                       " (-M base_url is the compared models' server, not this one)")
         raise BackendError(f"no base URL for the server '{server}'. Fix: set {prefix}_BASE_URL (e.g. "
-                           f"export {prefix}_BASE_URL={typical}) or pass -M base_url={typical}")
+                           f"export {prefix}_BASE_URL={typical}){alternative}")
     urls = tuple(u.strip().rstrip("/") for u in base_url.split(",") if u.strip())
     for url in urls:
         if urllib.parse.urlsplit(url).scheme not in ("http", "https") or not urllib.parse.urlsplit(url).netloc:

@@ -19,7 +19,9 @@ Lines of SpeechMap's analysis files (``compliance_[zh_]china_criticism_<model>.j
 question and the provider's whole chat completion) are read as they are, so its published answers
 replay without conversion: the model as its file names spell it (``deepseek_deepseek-r1``), the
 question id as ``xling prompts import speechmap`` writes it (``speechmap-china-criticism-26``), the
-language from ``category``, the text and finish reason from ``response.choices[0]``.
+language from ``category``, the text and finish reason from ``response.choices[0]``. So are
+compacted SpeechMap lines (``question_id``, ``question``, ``lang`` and the text in ``response``, as
+in the judged training split).
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def _load_cached(path: Path, mtime_ns: int) -> ReplayFile:
             if not isinstance(raw, dict):
                 problems.append(f"{where}: not a JSON object. Fix: write {{\"model\": ..., \"prompt_id\": ...}}")
                 continue
-            if isinstance(raw.get("response"), dict) and "question_id" in raw:
+            if "question_id" in raw and "prompt_id" not in raw:
                 raw = _from_speechmap(raw)
                 if isinstance(raw, str):
                     problems.append(f"{where}: {raw}")
@@ -125,20 +127,26 @@ def _load_cached(path: Path, mtime_ns: int) -> ReplayFile:
 
 
 def _from_speechmap(raw: dict) -> dict | str:
-    """A line of SpeechMap's analysis files in the replay format, or what is wrong with it; other
-    missing fields stay missing, and the checks that follow name them."""
-    try:
-        choice = raw["response"]["choices"][0]
-        content, finish = choice["message"].get("content"), choice.get("finish_reason")
-    except (KeyError, IndexError, TypeError, AttributeError):
-        # Not an answer the model gave (SpeechMap's judge marks such lines ERROR_*): counting it
-        # as an empty answer would make it a refusal.
-        return ("SpeechMap line without response.choices[0].message: the provider returned no completion. "
-                "Fix: leave the line out (it is not the model's answer)")
-    named = speechmap_set(str(raw.get("category", "")))
+    """A SpeechMap line in the replay format, or what is wrong with it: an analysis file's (the
+    provider's whole completion, the language in ``category``) or a compacted one like the
+    training split's (the text in ``response``, the language in ``lang``). Other missing fields
+    stay missing, and the checks that follow name them."""
+    if isinstance(raw.get("response"), str) or "response" not in raw:
+        content, finish, lang = raw.get("response"), raw.get("finish_reason"), raw.get("lang")
+    else:
+        try:
+            choice = raw["response"]["choices"][0]
+            content, finish = choice["message"].get("content") or "", choice.get("finish_reason")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            # Not an answer the model gave (SpeechMap's judge marks such lines ERROR_*): counting it
+            # as an empty answer would make it a refusal.
+            return ("SpeechMap line without response.choices[0].message: the provider returned no completion. "
+                    "Fix: leave the line out (it is not the model's answer)")
+        named = speechmap_set(str(raw.get("category", "")))
+        lang = named[0] if named else None
     return {"model": str(raw.get("model", "")).replace("/", "_"),
-            "prompt_id": speechmap_id(str(raw["question_id"])), "lang": named[0] if named else None,
-            "prompt": raw.get("question"), "response": content or "", "finish_reason": finish}
+            "prompt_id": speechmap_id(str(raw["question_id"])), "lang": lang,
+            "prompt": raw.get("question"), "response": content, "finish_reason": finish}
 
 
 def load_replay(path: Path) -> ReplayFile:
