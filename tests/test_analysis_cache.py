@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import xling.compare.embed as embed
 import xling.detect.classify as classify
@@ -61,6 +62,31 @@ def test_a_new_stage_name_computes_afresh(tmp_path):
         vectors = CachedEmbedder("fake", store).embed(["a b", "c"])
         assert np.allclose(vectors, embed.FakeEmbedder().embed(["a b", "c"]))
         assert np.allclose(CachedEmbedder("fake", store).embed(["c"]), vectors[1:])
+
+
+def test_labels_are_committed_a_batch_at_a_time(tmp_path, monkeypatch):
+    # A replay of thousands of answers labels for minutes: a kill midway keeps the finished
+    # batches, and each one is shown.
+    import xling.analysis_cache as analysis_cache
+
+    monkeypatch.setattr(analysis_cache, "CLASSIFY_BATCH", 2)
+    texts = [f"I cannot answer question {n}." for n in range(5)]
+    calls, heard = [], []
+
+    def labeller(texts, langs, questions):
+        calls.append(len(texts))
+        if calls == [2, 2]:  # killed while labelling the second batch
+            raise KeyboardInterrupt
+        return classify.classify_many(texts, langs, questions=questions)
+
+    with Store(tmp_path / "s.sqlite") as store:
+        with pytest.raises(KeyboardInterrupt):
+            cached_classify(store, "v1", texts, ["en"] * 5, ["Q?"] * 5, labeller)
+        calls.clear()
+        labels = cached_classify(store, "v1", texts, ["en"] * 5, ["Q?"] * 5, labeller,
+                                 lambda done, total: heard.append((done, total)))
+    assert calls == [2, 1]  # the first two answers were not labelled again
+    assert heard == [(4, 5), (5, 5)] and {label.label.value for label in labels} == {"refusal"}
 
 
 def test_changed_classifier_rules_change_the_name_and_label_afresh(tmp_path):

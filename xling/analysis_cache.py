@@ -19,14 +19,22 @@ from xling.schema import Classification, Label
 from xling.store import Store
 
 
-def _cached(store: Store, stage: str, inputs: Sequence[str], compute: Callable[[list[str]], list[bytes | str]]) -> list:
-    """Each input's cached value, computing (in one call) and storing the missing ones."""
+def _cached(store: Store, stage: str, inputs: Sequence[str], compute: Callable[[list[str]], list[bytes | str]],
+            batch: int = 0, progress: Callable[[int, int], None] | None = None) -> list:
+    """Each input's cached value, computing and storing the missing ones ``batch`` at a time (all in
+    one call when 0): each batch is committed, so a run killed while labelling thousands of answers
+    keeps what it finished. ``progress(done, total)`` hears after each batch."""
     found = store.get_analysis(stage, inputs)
     todo = [text for text in dict.fromkeys(inputs) if text not in found]
-    if todo:
-        fresh = compute(todo)
-        store.put_analysis(stage, zip(todo, fresh))
-        found.update(zip(todo, fresh))
+    unique = len(todo) + sum(1 for text in dict.fromkeys(inputs) if text in found)
+    step = batch or max(len(todo), 1)
+    for start in range(0, len(todo), step):
+        part = todo[start:start + step]
+        fresh = compute(part)
+        store.put_analysis(stage, zip(part, fresh))
+        found.update(zip(part, fresh))
+        if progress:
+            progress(unique - len(todo) + start + len(part), unique)
     return [found[text] for text in inputs]
 
 
@@ -43,8 +51,15 @@ def cached_languages(store: Store, texts: Sequence[str]) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else v for v in values]
 
 
+# Answers labelled per call: large enough that the learned layer embeds in big batches, small
+# enough that a long replay shows progress and a killed run keeps most of its labels.
+CLASSIFY_BATCH = 256
+EMBED_BATCH = 2048  # sentences are short: the encoders' own batches stay full
+
+
 def cached_classify(store: Store, name: str, texts: Sequence[str], langs: Sequence[str], questions: Sequence[str],
-                    classify: Callable[..., list[Classification]]) -> list[Classification]:
+                    classify: Callable[..., list[Classification]],
+                    progress: Callable[[int, int], None] | None = None) -> list[Classification]:
     """``classify(texts, langs, questions=...)`` through the cache; ``name`` is the classifier's, with
     its versions and its rules' (xling.detect.classify.signed_classifier_name). The question is part
     of the key: the learned layer reads the answer against it."""
@@ -61,7 +76,7 @@ def cached_classify(store: Store, name: str, texts: Sequence[str], langs: Sequen
                 for v in verdicts]
 
     out = []
-    for value in _cached(store, f"classify:{name}", inputs, compute):
+    for value in _cached(store, f"classify:{name}", inputs, compute, CLASSIFY_BATCH, progress):
         raw = json.loads(value)
         out.append(Classification(Label(raw["label"]), raw["confidence"], raw["evidence"], raw["layer"],
                                   raw["official_terms"], tuple(tuple(p) for p in raw["probabilities"])))
@@ -89,7 +104,9 @@ class CachedEmbedder:
             self._model = create_embedder(self._spec)
         return self._model
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Unit vectors of ``texts``, committed ``EMBED_BATCH`` at a time; ``progress(done, total)``
+        hears after each batch (the sentences of thousands of replayed answers take minutes)."""
         if not texts:
             return self._embedder().embed(texts)
 
@@ -97,5 +114,5 @@ class CachedEmbedder:
             vectors = np.asarray(self._embedder().embed(todo), dtype=np.float32)
             return [row.tobytes() for row in vectors]
 
-        rows = _cached(self._store, f"embed:{self.name}", list(texts), compute)
+        rows = _cached(self._store, f"embed:{self.name}", list(texts), compute, EMBED_BATCH, progress)
         return np.stack([np.frombuffer(row, dtype=np.float32) for row in rows])

@@ -248,8 +248,8 @@ def analyse(planned: Sequence[Planned], store: Store, translator, progress: Prog
         if source and generation.outcome == Outcome.ANSWER.value:
             by_source[source].append(text)
     translations = translate_cached(translator, store, by_source, progress)
-    # Labels in one batch (the embedding layer embeds all answers at once), each answer in its
-    # own language.
+    # Labels in batches of a few hundred (the embedding layer embeds a batch at once), each answer
+    # in its own language.
     label_langs = [answer_lang if answer_lang in LANGS else p.prompt.lang for p, _, _, _, answer_lang in rows]
     progress("classify", 0, len(rows))
     # What the provider blocked or what failed carries no words of the model's: it is not
@@ -265,8 +265,13 @@ def analyse(planned: Sequence[Planned], store: Store, translator, progress: Prog
             verdicts[i] = Classification(Label.UNCERTAIN, 0.0, UNFINISHED)
         else:
             answered.append(i)
+    skipped = len(rows) - len(answered)  # nothing to label: the bar counts them done
+
+    def labelled(done: int, unique: int) -> None:  # the cache counts distinct answers; the bar, rows
+        progress("classify", skipped + len(answered) * done // max(unique, 1), len(rows))
+
     fresh = cached_classify(store, signed_classifier_name(), [rows[i][2] for i in answered], [label_langs[i] for i in answered],
-                            [rows[i][0].prompt.text for i in answered], classify_many)
+                            [rows[i][0].prompt.text for i in answered], classify_many, labelled)
     for i, verdict in zip(answered, fresh):
         verdicts[i] = verdict
     progress("classify", len(rows), len(rows))
@@ -564,15 +569,21 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
             records, panel = judge_records(config.judges, records, store, backends, options, progress, models)
     langs = [lang for lang in LANGS if any(p.prompt.lang == lang for p in planned)]
 
-    progress("compare", 0, 1)
     answers = [Answer(r.model, r.prompt_id, r.lang, r.sample, r.text, r.back_translation) for r in records
                if r.answered and not r.unfinished]
     with Store(run_dir / "xling.sqlite") as store:  # embeddings are cached beside the answers
         embed_translated = CachedEmbedder(config.embedder_translated, store)
         embed_original = CachedEmbedder(config.embedder_original, store)
-        sentences = embed_sentences([a.original for a in answers], [a.lang for a in answers], embed_original.embed)
-        pairs, within = score_pairs(answers, embed_translated.embed([a.translated for a in answers]),
-                                    embed_original.embed([a.original for a in answers]), langs, sentences)
+
+        def embedded(what: str):
+            return lambda done, total: progress(f"embed {what}", done, total)
+
+        sentences = embed_sentences([a.original for a in answers], [a.lang for a in answers],
+                                    lambda texts: embed_original.embed(texts, embedded("sentences")))
+        translated = embed_translated.embed([a.translated for a in answers], embedded("back-translations"))
+        original = embed_original.embed([a.original for a in answers], embedded("answers"))
+        progress("compare", 0, 1)
+        pairs, within = score_pairs(answers, translated, original, langs, sentences)
     translated_embedder = None if translator.name == "none" else embed_translated.name
     thresholds = {model: calibrate_model(within.get(model, {}), embed_original.name, translated_embedder, sentences=True)
                   for model in models}
