@@ -317,3 +317,37 @@ def test_the_whole_summary_at_80_columns_cuts_nothing(run):
     for row in comparison_rows(report, "by language") + gaps[:GAPS_SHOWN]:
         interval = format_difference(row).split(" points ")[1]
         assert any(interval in line for line in lines), interval
+
+
+def test_many_models_print_one_overview_and_the_clearest_differences(tmp_path):
+    # A replay of SpeechMap's 25 models printed 1,500 lines: a table per model, every difference
+    # from the base, the same threshold sentence 50 times, and names cut to "deepseek_d…".
+    from report_fixture import replay_rows
+    from xling.report.terminal import COMPARISONS_SHOWN, MANY_MODELS
+
+    rows = replay_rows()
+    names = [f"deepseek_deepseek-r1-variant-{n}" for n in range(MANY_MODELS + 1)]
+    many = [{**row, "model": name if row["model"] == "model-a" else f"{name}-refuses"}
+            for name in names[:(MANY_MODELS + 2) // 2 + 1] for row in rows]
+    report, _ = build_run(tmp_path, many)
+    assert len(report["models"]) > MANY_MODELS
+    console = Console(width=80, file=StringIO())
+    print_summary(report, console)
+    text = console.file.getvalue()
+    assert "…" not in text and all(len(line) <= 80 for line in text.splitlines() if not line.startswith("signature:"))
+    assert "share of answers, with 95% range" not in text  # no table per model
+    assert text.count("Per model and language: share answered") == 1
+    lines = [line.strip() for line in text.splitlines() if not line.startswith("signature:")]
+    flat, words = "".join(lines), " ".join(lines)
+    for model in report["models"]:  # its name after "replay/<file>#", folded across lines, never cut
+        assert model.rsplit("#", 1)[1] in flat
+    shown = len(comparison_rows(report, "by language"))
+    assert shown > COMPARISONS_SHOWN and f"the {COMPARISONS_SHOWN} clearest of {shown}" in words
+    # One sentence per threshold, naming the models it holds for: the answering models share one,
+    # the models that refuse everything (no threshold) another.
+    from xling.report._common import threshold_notes
+
+    assert words.count("Different-content threshold for") == 2
+    answering, refusing = [n for n in threshold_notes(report) if n.startswith("Different-content")]
+    assert all(f"{name}," in answering or f"{name}:" in answering for name in names[:4])
+    assert refusing.startswith(f"Different-content threshold for {names[0]}-refuses, ") and "none" in refusing

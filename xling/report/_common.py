@@ -4,7 +4,7 @@ same words."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from xling.schema import CATEGORIES, LANG_NAMES, LANGS
@@ -368,18 +368,28 @@ def trust_note(quality: Mapping[str, Any] | None, lang: str) -> str:
 
 
 def threshold_notes(report: Mapping[str, Any]) -> list[str]:
-    """One sentence per model: the "different content" threshold and the method behind it."""
-    notes = []
+    """One sentence per threshold: the "different content" threshold, the method behind it and
+    the models it holds for (models with the same threshold share a sentence)."""
+    shared: dict[tuple[str, str], list[str]] = {}  # (kind, what follows the models) -> models
     for model, entry in (report.get("thresholds") or {}).items():
-        value = _number((entry or {}).get("semantic"), None)
+        entry = entry or {}
+        value = _number(entry.get("semantic"), None)
         shown = f"{value:.3f}" if value is not None else "none"
-        notes.append(f"Different-content threshold for {model}: {shown} on the {entry.get('signal', 'back-translation')} "
-                     f"texts ({entry.get('method', 'unknown method')}).")
-        sentences = (entry or {}).get("sentences")
+        shared.setdefault(("Different-content", f"{shown} on the {entry.get('signal', 'back-translation')} texts "
+                                                 f"({entry.get('method', 'unknown method')})."), []).append(model)
+        sentences = entry.get("sentences")
         if sentences and _number(sentences.get("semantic"), None) is not None:
-            notes.append(f"Sentence-alignment threshold for {model}: {_number(sentences['semantic'], 0):.3f} "
-                         f"({sentences.get('method', 'unknown method')}).")
-    return notes
+            shared.setdefault(("Sentence-alignment", f"{_number(sentences['semantic'], 0):.3f} "
+                                                     f"({sentences.get('method', 'unknown method')})."), []).append(model)
+    every = len(report.get("thresholds") or {})
+    return [f"{kind} threshold for {_models_named(report, models, every)}: {rest}"
+            for (kind, rest), models in shared.items()]
+
+
+def _models_named(report: Mapping[str, Any], models: Sequence[str], every: int) -> str:
+    if len(models) == every > 2:
+        return f"all {every} models"
+    return ", ".join(short_model(report, model) for model in models)
 
 
 def doubtful(answer: Mapping[str, Any]) -> bool:

@@ -68,13 +68,13 @@ def _rates_table(report: Mapping[str, Any], model: str, console: Console) -> Tab
     return by_language if natural_width <= console.width else _rates_by_share(report, model)
 
 
-def _rates_title(model: str) -> Text:
-    return Text(f"{model}: share of answers, with 95% range")
+def _rates_title(report: Mapping[str, Any], model: str) -> Text:
+    return Text(f"{short_model(report, model)}: share of answers, with 95% range")
 
 
 def _rates_by_language(report: Mapping[str, Any], model: str) -> Table:
     # No vertical rules (SIMPLE_HEAVY): the table is wide enough as it is.
-    table = Table(title=_rates_title(model), title_justify="left", box=box.SIMPLE_HEAVY)
+    table = Table(title=_rates_title(report, model), title_justify="left", box=box.SIMPLE_HEAVY)
     table.add_column("Language")
     table.add_column("n", justify="right")
     columns = _terminal_columns(report)
@@ -93,7 +93,7 @@ def _rates_by_language(report: Mapping[str, Any], model: str) -> Table:
 
 
 def _rates_by_share(report: Mapping[str, Any], model: str) -> Table:
-    table = Table(title=_rates_title(model), title_justify="left", box=box.SIMPLE_HEAVY)
+    table = Table(title=_rates_title(report, model), title_justify="left", box=box.SIMPLE_HEAVY)
     table.add_column("Share")
     langs = ordered_langs(report)
     rows = {lang: summary_row(report, model, lang) or {} for lang in langs}
@@ -103,6 +103,31 @@ def _rates_by_share(report: Mapping[str, Any], model: str) -> Table:
     table.add_row(Text("Answers (n)"), *[_count_text(rows[lang].get("n")) for lang in langs])
     for col in _terminal_columns(report):
         table.add_row(Text(col.header), *[_rate_cell((rows[lang].get("rates") or {}).get(col.key)) for lang in langs])
+    return table
+
+
+# With more models than this the terminal prints one overview table and the clearest differences
+# from the base (a replay of SpeechMap's 25 models made 1,500 lines); report.en.md has them all.
+MANY_MODELS = 4
+
+
+def _overview_table(report: Mapping[str, Any], models: list[str]) -> Table:
+    table = Table(title=Text("Per model and language: share answered (95% range), and refused · evaded · official "
+                             "line, in %; each model's whole table is in report.en.md"),
+                  title_justify="left", box=box.SIMPLE_HEAVY)
+    table.add_column("Model", overflow="fold")
+    langs = ordered_langs(report)
+    for lang in langs:
+        table.add_column(f"{lang}\nanswered", justify="right", overflow="fold")
+        table.add_column(f"{lang} refused ·\nevaded · official", justify="right")
+    for model in models:
+        cells = [Text(short_model(report, model))]
+        for lang in langs:
+            rates = (summary_row(report, model, lang) or {}).get("rates") or {}
+            cells.append(_rate_cell(rates.get("substantive")))
+            cells.append(Text(" · ".join(format_pct((rates.get(key) or {}).get("rate")).rstrip("%")
+                                         for key in ("refusal", "evasion", "official_line"))))
+        table.add_row(*cells)
     return table
 
 
@@ -118,7 +143,7 @@ def _flags_table(report: Mapping[str, Any], flags: list[Mapping[str, Any]], top:
     table.add_column("Type")
     table.add_column("Question", overflow="fold")  # ids are looked up; never cut them
     if several_models:
-        table.add_column("Model")
+        table.add_column("Model", overflow="fold")  # "deepseek_d…" would not say which DeepSeek
     table.add_column("Langs")
     table.add_column("Level")
     table.add_column("What happened", ratio=1)
@@ -126,7 +151,7 @@ def _flags_table(report: Mapping[str, Any], flags: list[Mapping[str, Any]], top:
         kind = str(flag.get("type", "?"))
         cells = [Text(FLAG_NAMES.get(kind, kind)), _question_text(flag)]
         if several_models:
-            cells.append(Text(str(flag.get("model", "?"))))
+            cells.append(Text(short_model(report, flag.get("model", "?"))))
         cells += [Text(_langs(flag)), _level_text(flag), Text(str(flag.get("summary", "")))]
         table.add_row(*cells)
     return table
@@ -192,7 +217,11 @@ def _comparison_table(report: Mapping[str, Any], wide: bool = True) -> Table | N
     rows = comparison_rows(report, "by language")
     if not rows:
         return None
-    title = f"Difference from the base model {ordered_models(report)[0]} (95% range clustered by question; "
+    title = f"Difference from the base model {short_model(report, ordered_models(report)[0])}"
+    if len(ordered_models(report)) > MANY_MODELS and len(rows) > COMPARISONS_SHOWN:
+        title += f": the {COMPARISONS_SHOWN} clearest of {len(rows)} (all in report.en.md)"
+        rows = _clearest(rows)[:COMPARISONS_SHOWN]
+    title += " (95% range clustered by question; "
     # Narrow: the test moves into the title, as in the language-gap table, so that the other
     # columns fit 80 characters whole.
     title += "p adjusted by Holm)" if wide else f"p by {', '.join(sorted({_test_name(r) for r in rows}))}, adjusted by Holm)"
@@ -202,7 +231,8 @@ def _comparison_table(report: Mapping[str, Any], wide: bool = True) -> Table | N
     for header in headers:
         # Narrow: "Base\nrate" on two lines leaves the difference's range room for one line.
         table.add_column(header if wide else header.replace(" ", "\n"),
-                         justify="left" if header in ("Language", "Model", "Measure", "Test") else "right")
+                         justify="left" if header in ("Language", "Model", "Measure", "Test") else "right",
+                         overflow="fold" if header == "Model" else "ellipsis")
     for r in rows:
         cells = [Text(scope_name(r.get("lang"), r.get("category"))), Text(short_model(report, r.get("model"))),
                  Text(measure_name(r.get("measure"))), Text(format_pct(r.get("base_rate"))),
@@ -212,16 +242,22 @@ def _comparison_table(report: Mapping[str, Any], wide: bool = True) -> Table | N
     return table
 
 
-# The terminal shows the clearest language gaps; the reports list them all.
+# The terminal shows the clearest language gaps (and, for many models, differences from the
+# base); the reports list them all.
 GAPS_SHOWN = 8
+COMPARISONS_SHOWN = 12
+
+
+def _clearest(rows: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Smallest adjusted p first, then the largest difference."""
+    return sorted(rows, key=lambda r: (_number_or(r.get("p_holm"), 1.0), -abs(_number_or(r.get("difference"), 0.0))))
 
 
 def _language_gap_table(report: Mapping[str, Any], wide: bool = True) -> Table | None:
     rows = gap_rows(report)
     if not rows:
         return None
-    # Clearest first: smallest adjusted p, then the largest difference.
-    rows = sorted(rows, key=lambda r: (_number_or(r.get("p_holm"), 1.0), -abs(_number_or(r.get("difference"), 0.0))))
+    rows = _clearest(rows)
     several = len({str(r.get("model")) for r in rows}) > 1
     title = "Gaps between languages on the same questions"
     if not several:
@@ -234,7 +270,8 @@ def _language_gap_table(report: Mapping[str, Any], wide: bool = True) -> Table |
     headers = (("Model",) if several else ()) + ("Languages", "Measure", "First", "Second", "Difference") \
         + (("Test",) if wide else ()) + ("p (Holm)",)
     for header in headers:
-        table.add_column(header, justify="left" if header in ("Model", "Languages", "Measure", "Test") else "right")
+        table.add_column(header, justify="left" if header in ("Model", "Languages", "Measure", "Test") else "right",
+                         overflow="fold" if header == "Model" else "ellipsis")
     for r in rows[:GAPS_SHOWN]:
         cells = [Text(short_model(report, r.get("model")))] if several else []
         cells += [Text(f"{r.get('lang_a')} vs {r.get('lang_b')}"), Text(measure_name(r.get("measure"))),
@@ -261,7 +298,7 @@ def _flags_list(report: Mapping[str, Any], flags: list[Mapping[str, Any]], top: 
         kind = str(flag.get("type", "?"))
         head = Text(f"{number}. ").append_text(_question_text(flag))
         if several_models:
-            head.append(f" [{flag.get('model', '?')}]", style="dim")
+            head.append(f" [{short_model(report, flag.get('model', '?'))}]", style="dim")
         head.append(": ")
         head.append(FLAG_NAMES.get(kind, kind), style="bold")
         body = _level_text(flag).append(f" · {_langs(flag)} · {flag.get('summary', '')}")
@@ -289,7 +326,9 @@ def print_summary(report: Mapping[str, Any], console: Console | None = None, top
     if not report.get("summary") and not report.get("records"):
         console.print("No answers in this report: nothing to summarise.", markup=False)
     else:
-        for model in models:
+        if len(models) > MANY_MODELS:
+            console.print(_overview_table(report, models))
+        for model in models if len(models) <= MANY_MODELS else ():
             console.print(_rates_table(report, model, console))
             gaps = _control_gap_table(report, model)
             if gaps is not None:
