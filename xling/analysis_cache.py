@@ -25,8 +25,8 @@ def _cached(store: Store, stage: str, inputs: Sequence[str], compute: Callable[[
     one call when 0): each batch is committed, so a run killed while labelling thousands of answers
     keeps what it finished. ``progress(done, total)`` hears after each batch."""
     found = store.get_analysis(stage, inputs)
-    todo = [text for text in dict.fromkeys(inputs) if text not in found]
-    unique = len(todo) + sum(1 for text in dict.fromkeys(inputs) if text in found)
+    unique = list(dict.fromkeys(inputs))
+    todo = [text for text in unique if text not in found]
     step = batch or max(len(todo), 1)
     for start in range(0, len(todo), step):
         part = todo[start:start + step]
@@ -34,7 +34,7 @@ def _cached(store: Store, stage: str, inputs: Sequence[str], compute: Callable[[
         store.put_analysis(stage, zip(part, fresh))
         found.update(zip(part, fresh))
         if progress:
-            progress(unique - len(todo) + start + len(part), unique)
+            progress(len(unique) - len(todo) + start + len(part), len(unique))
     return [found[text] for text in inputs]
 
 
