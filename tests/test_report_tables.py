@@ -346,8 +346,17 @@ def test_many_models_print_one_overview_and_the_clearest_differences(tmp_path):
     # One sentence per threshold, naming the models it holds for: the answering models share one,
     # the models that refuse everything (no threshold) another.
     from xling.report._common import threshold_notes
+    from xling.report.html import SIGNATURE_SHOWN, render_html
 
     assert words.count("Different-content threshold for") == 2
     answering, refusing = [n for n in threshold_notes(report) if n.startswith("Different-content")]
     assert all(f"{name}," in answering or f"{name}:" in answering for name in names[:4])
     assert refusing.startswith(f"Different-content threshold for {names[0]}-refuses, ") and "none" in refusing
+    # The page's first screen: the models by name (the address on hover) and a long signature
+    # folded (it opens on a click), not 8 addresses and 2,000 characters of signature.
+    page = render_html(report)
+    head = page[:page.index("<nav>")]
+    assert f'title="{report["models"][0]}">{names[0]}</code>' in head
+    assert len(report["signature"]) > SIGNATURE_SHOWN and "<details><summary class=\"sig\">" in head
+    assert report["signature"] in head  # whole, inside the fold
+

@@ -560,7 +560,7 @@ def statistics_note(report: Mapping[str, Any]) -> str:
     base = stats.get("base_model")
     text = STATS_HELP
     if base and len(ordered_models(report)) > 1:
-        text = f"Every model is compared with the first, {base} (the base). " + text
+        text = f"Every model is compared with the first, {short_model(report, base)} (the base). " + text
     return text
 
 

@@ -127,18 +127,32 @@ def _rate_html(entry: Mapping[str, Any] | None) -> str:
     return _e(format_pct(entry["rate"])) + (f" <small>({_e(ci)})</small>" if ci else "")
 
 
+# A longer signature (many models' addresses, 2,000 characters for a 25-model replay) would fill
+# the first screen: it opens on a click.
+SIGNATURE_SHOWN = 300
+
+
+def _signature(signature: str) -> str:
+    whole = f"<p class=\"sig\" title=\"reproducibility signature\">{_e(signature)}</p>"
+    if len(signature) <= SIGNATURE_SHOWN:
+        return whole
+    return (f"<details><summary class=\"sig\">{_e(signature[:SIGNATURE_SHOWN])}… "
+            f"(all {len(signature):,} characters)</summary>{whole}</details>")
+
+
 def _header(report: Mapping[str, Any]) -> list[str]:
     langs = ", ".join(f"{lang_name(x)} ({x})" for x in ordered_langs(report))
     models = ordered_models(report)
     meta = [f"Suite <code>{_e(report.get('suite', '?'))}</code>", f"languages {_e(langs)}"]
-    meta.append(("models " if len(models) != 1 else "model ") + ", ".join(f"<code>{_e(m)}</code>" for m in models))
+    meta.append(("models " if len(models) != 1 else "model ")
+                + ", ".join(f"<code title=\"{_e(m)}\">{_e(short_model(report, m))}</code>" for m in models))
     if report.get("created"):
         meta.append(f"created {_e(report['created'])}")
     n_flags = len(report.get("flags") or [])
     return [
         "<h1>Does the model answer differently depending on the language it is asked in?</h1>",
         f"<p class=\"meta\">{' · '.join(meta)}</p>",
-        f"<p class=\"sig\" title=\"reproducibility signature\">{_e(report.get('signature', 'unknown'))}</p>",
+        _signature(str(report.get("signature", "unknown"))),
         "<p class=\"muted\">The signature names the model, questions, settings and tool versions behind"
         " these numbers; two reports are comparable only when their signatures match.</p>",
         "<nav><a href=\"#how\">How to read</a><a href=\"#rates\">Rates</a><a href=\"#models\">Models compared</a>"
