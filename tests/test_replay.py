@@ -241,3 +241,22 @@ def test_a_finish_reason_is_part_of_the_replayed_models_identity(tmp_path):
     empty = create_backend(f"replay/{_write(tmp_path / 'b.jsonl', [dict(r, finish_reason='') for r in ROWS])}")
     cut = create_backend(f"replay/{_write(tmp_path / 'c.jsonl', [dict(ROWS[0], finish_reason='length'), *ROWS[1:]])}")
     assert empty.identity.digest == plain != cut.identity.digest
+
+
+def test_the_same_answers_replayed_from_another_folder_sign_the_same(tmp_path):
+    # The signature says which inputs made a report; where the file lay on one machine is not one.
+    rows = [{"model": "m1", "prompt_id": "q1", "lang": lang, "prompt": prompt, "response": answer}
+            for lang, prompt, answer in (("en", "What happened in 1989?", "The army cleared the square."),
+                                         ("zh", "1989年发生了什么？", "军队清场了。"))]
+    reports = []
+    for folder in ("a", "b/c", "d"):
+        (tmp_path / folder).mkdir(parents=True)
+    for folder in ("a", "b/c"):
+        path = _write(tmp_path / folder / "answers.jsonl", rows)
+        reports.append(compare(CompareConfig(models=(f"replay/{path}",), out=tmp_path / folder / "run", **FAKE)))
+    first, second = (report["signature"] for report in reports)
+    assert first == second and "model:replay/m1@" in first and str(tmp_path) not in first
+    changed = [dict(rows[0], response="Nothing happened."), rows[1]]
+    path = _write(tmp_path / "d" / "answers.jsonl", changed)
+    other = compare(CompareConfig(models=(f"replay/{path}",), out=tmp_path / "d" / "run", **FAKE))
+    assert other["signature"] != first  # other answers, another signature

@@ -515,7 +515,6 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
     backends: dict[str, Backend] = {}
     planned: list[Planned] = []
     identities: dict[str, str] = {}
-    signed: dict[str, str] = {}
     problems: list[str] = []
     request_outcomes: list[str] = []  # requests the provider blocked or that failed, per model
     options = dict(config.model_options)
@@ -530,11 +529,9 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
             else:
                 backend = create_backend(address, options)
                 mine = plan(suite, ids, config, address, str(backend.identity))
+            # A replayed model signs as replay/<name>@<digest of its answers>, without the file's
+            # folder: the same answers replayed on another machine give the same signature.
             identities[address] = str(backend.identity)
-            # One name per model everywhere: the signature names a replayed model by the address
-            # the tables and records use, with the digest of its answers.
-            signed[address] = (f"{address}@{backend.identity.digest[:12]}" if address.startswith("replay/")
-                               else identities[address])
             if not generate:
                 stored = store.done_keys()
                 missing = sum(p.key not in stored for p in mine)
@@ -602,7 +599,7 @@ def compare(config: CompareConfig, progress: ProgressFn | None = None, generate:
         ("max_new", str(gen.max_new_tokens)), ("seed", str(gen.seed)),
         ("system", short_hash(json.dumps(config.system_prompts, ensure_ascii=False)))]
     signature = build_signature(
-        [("model", ",".join(signed[m] for m in models)),
+        [("model", ",".join(identities[m] for m in models)),
          ("suite", f"{suite_name}@{suite_digest}"), ("n", str(n_questions)), ("langs", ",".join(langs)),
          *generation_fields,
          ("translator", translator.name),
