@@ -127,7 +127,7 @@ def _rate_html(entry: Mapping[str, Any] | None) -> str:
     return _e(format_pct(entry["rate"])) + (f" <small>({_e(ci)})</small>" if ci else "")
 
 
-# A longer signature (many models' addresses, 2,000 characters for a 25-model replay) would fill
+# A longer signature (many models' names: over 1,500 characters for a 25-model replay) would fill
 # the first screen: it opens on a click.
 SIGNATURE_SHOWN = 300
 
