@@ -128,8 +128,8 @@ def helper_options(address: str, options: dict[str, str], models: Sequence[str])
 
 
 def on_models_server(address: str, models: Sequence[str]) -> bool:
-    """Whether ``address`` is on the server of a compared model (``openai-api/vllm/...`` and
-    ``openai-api/vllm/...`` are; the part after the server names only the served model)."""
+    """Whether ``address`` is on the server of a compared model: ``openai-api/vllm/llama`` is on
+    ``openai-api/vllm/qwen``'s (the part after the server names only the served model)."""
     return _server(address) in {_server(model) for model in models}
 
 
