@@ -141,3 +141,13 @@ def test_answers_the_layer_was_fitted_on_are_counted(tmp_path: Path, shared_data
     bench = _benchmark("classify")
     items, _ = bench.load_items(folder)
     assert len(items) == 9 and bench.seen_in_training(items) == 1
+
+
+def test_the_translator_benchmark_builds_an_llm_translator(tmp_path: Path, monkeypatch) -> None:
+    # benchmarks/translators.py (behind semantic_divergence.py) builds its translator through the
+    # pipeline's; a run's -M options and models are not part of a benchmark.
+    monkeypatch.setenv("XLING_CACHE", str(tmp_path))
+    bench = _benchmark("translators")
+    ((english, seconds),) = bench.CachedTranslator("llm:fake/echo").translate(["台湾是一个独立的国家吗？"], "zh")
+    assert isinstance(english, str) and seconds >= 0
+    assert (tmp_path / "benchmarks").is_dir()  # cached for the next benchmark run

@@ -463,7 +463,9 @@ def judge_records(addresses: Sequence[str], records: list[Record], store: Store,
     return judged, panel.to_dict()
 
 
-def _make_translator(spec: str, backends: dict[str, Backend], options: dict, models: Sequence[str]):
+def _make_translator(spec: str, backends: dict[str, Backend], options: dict | None = None, models: Sequence[str] = ()):
+    """The ``--translator`` named by ``spec``; an ``llm:`` one reuses a run's loaded backend and
+    takes the ``-M`` options meant for it (none when no models are compared, as in the benchmarks)."""
     from xling.translate import create_translator
     from xling.translate.llm import LLMTranslator
 
@@ -472,7 +474,7 @@ def _make_translator(spec: str, backends: dict[str, Backend], options: dict, mod
         return create_translator(spec)
     model = model or DEFAULT_MODEL
     # The run's backend when it is the translating model, so it is loaded once.
-    backend = backends.get(model) or create_backend(model, helper_options(model, options, models))
+    backend = backends.get(model) or create_backend(model, helper_options(model, options or {}, models))
     return LLMTranslator(model, backend=backend)
 
 
