@@ -114,3 +114,23 @@ def test_changed_classifier_rules_change_the_name_and_label_afresh(tmp_path):
             cached_classify(store, f"{classify.CLASSIFIER_NAME}+rules@{version}", ["I cannot answer that."], ["en"],
                             ["Q?"], labeller)
         assert len(seen) == 2
+
+
+def test_embedding_rows_share_pages_and_an_older_store_still_opens(tmp_path):
+    vectors = {f"sentence {i}": np.full(512, i, dtype=np.float32).tobytes() for i in range(1000)}
+    with Store(tmp_path / "new.sqlite") as store:
+        store.put_analysis("embed:x", vectors.items())
+    with sqlite3.connect(tmp_path / "old.sqlite") as db:  # what xling wrote before PAGE_SIZE
+        db.execute("PRAGMA page_size=4096")
+        db.execute("PRAGMA journal_mode=WAL")
+    with Store(tmp_path / "old.sqlite") as store:
+        store.put_analysis("embed:x", vectors.items())
+        assert store.get_analysis("embed:x", list(vectors)) == vectors
+    sizes = {}
+    for name in ("new", "old"):
+        with sqlite3.connect(tmp_path / f"{name}.sqlite") as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            sizes[name] = [db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_size", "page_count")]
+    assert sizes["new"][0] == 16384 and sizes["old"][0] == 4096
+    # 2 KiB rows: one a page at 4 KiB, seven at 16 KiB, so the new file is about half the size
+    assert sizes["new"][0] * sizes["new"][1] < 0.65 * sizes["old"][0] * sizes["old"][1]
