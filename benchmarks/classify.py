@@ -45,6 +45,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from xling.detect.judged import judged_option
 from xling.detect.lexicon import REFERENCE_DICTIONARY
 from xling.errors import XlingError
 from xling.schema import Label
@@ -66,37 +67,27 @@ class Item:
     question: str = ""
 
 
-def load_items(path: Path) -> tuple[list[Item], Counter]:
+def load_items(path: Path) -> tuple[list[Item], list[str]]:
     """The English and Chinese judged answers at ``path`` (a SpeechMap analysis file, a folder of
     them, or the training split's compacted file: ``xling.detect.judged.read_judged``).
 
     Returns:
-        The scorable items, and a count of the rows left out per (file or model, reason).
+        The scorable items, and what the reader must be told: the rows left out (blocked, or in
+        another language) and how many answers the layer was fitted on
+        (``xling.detect.judged.measured_answers``).
     """
-    from xling.detect.judged import read_judged
+    from xling.detect.judged import measured_answers
 
-    judged, blocked = read_judged(path)
-    left_out: Counter = Counter({(name, f"labelled {verdict} (no answer reached the judge)"): count
-                                 for (name, verdict), count in blocked.items()})
-    items = []
+    judged, notes = measured_answers(path)
+    items, other = [], Counter()
     for j in judged:
         if j.lang in ("en", "zh"):
             items.append(Item(j.model, j.lang, j.question_id, FROM_LEARNED[j.gold], j.answer, j.question))
         else:  # SpeechMap's Finnish set, say: no classifier figures are claimed for it
-            left_out[(j.model, f"in {j.lang}, a language this benchmark does not score")] += 1
-    return items, left_out
-
-
-def seen_in_training(items: Sequence[Item]) -> int:
-    """How many of these answers are in the training split word for word (the shipped layer was
-    fitted on them, so figures on them are not out of sample)."""
-    from xling.detect.judged import load_train
-
-    try:
-        train = {i.answer.strip() for i in load_train()}
-    except XlingError:  # no training split here: nothing to compare with
-        return 0
-    return sum(bool(i.text.strip()) and i.text.strip() in train for i in items)
+            other[(j.model, j.lang)] += 1
+    notes += [f"left out: {count} row(s) of {model} in {lang}, a language this benchmark does not score"
+              for (model, lang), count in sorted(other.items())]
+    return items, sorted(notes, key=lambda note: note.startswith("warning"))  # the warning last
 
 
 def to_class(label: Label) -> str:
@@ -689,10 +680,7 @@ def _agreement_and_f1(y, p) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--by-model", action="store_true", help="also score each model's answers on their own")
-    parser.add_argument("--judged", type=Path, metavar="PATH",
-                        help="score the judged answers here instead of the dev set: a SpeechMap analysis file "
-                             "(compliance_<category>_<model>.jsonl), a folder of them, or a file shaped like the "
-                             "training split's answers.jsonl")
+    judged_option(parser)
     parser.add_argument("--cv", action="store_true", help="grouped cross-validation on the training split instead")
     parser.add_argument("--gates", type=lambda v: [float(g) for g in v.split(",")], default=[],
                         help="with --cv: also the default's macro-F1 at these LEARNED_SURE values, e.g. 0.5,0.7,0.9")
@@ -725,20 +713,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.fixtures:
         fixtures(console)
         return 0
-    from xling.detect.judged import DEV, shared_data
-
-    folder = args.judged or shared_data() / DEV
     try:
-        items, left_out = load_items(folder)
+        items, notes = load_items(args.judged)
     except XlingError as error:
         raise SystemExit(f"error: {error}") from None
     models = sorted({i.model for i in items})
-    console.print(f"[bold]{folder}[/bold]: {len(items)} answers of {len(models)} model(s) scored")
-    for (name, why), count in sorted(left_out.items()):
-        console.print(f"  left out: {count} row(s) of {name} {why}")
-    if seen := seen_in_training(items):
-        console.print(f"[yellow]warning:[/yellow] {seen} of these answers are in the training split: the learned "
-                      "layer was fitted on them, so the figures below are not out of sample")
+    console.print(f"[bold]{args.judged}[/bold]: {len(items)} answers of {len(models)} model(s) scored")
+    for note in notes:
+        console.print(f"  {note}", style="yellow" if note.startswith("warning") else None, markup=False)
 
     counts = Table(title="Judge labels (scored rows)")
     for column in ("lang", "model", *CLASSES, "total"):

@@ -27,7 +27,6 @@ import random
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -35,7 +34,7 @@ from rich.table import Table
 from xling.backends.bundled import cache_dir
 from xling.detect.classify import classify_many, signed_classifier_name
 from xling.detect.features import answer_window
-from xling.detect.judged import DEV, read_judged, shared_data
+from xling.detect.judged import judged_option, measured_answers
 from xling.errors import XlingError
 from xling.detect.langid import detect_language
 from xling.translate import create_translator
@@ -88,14 +87,16 @@ def main() -> None:
     parser.add_argument("--chars", type=int, default=400, help="characters of each answer's opening (default 400)")
     parser.add_argument("--translator", default="llm", help="translator spec (default the bundled model)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--judged", type=Path, metavar="PATH", default=shared_data() / DEV,
-                        help="judged answers in SpeechMap's shape, a file or a folder (default: the dev set)")
+    judged_option(parser)
     args = parser.parse_args()
 
     try:
-        rows = sample_chinese(read_judged(args.judged)[0], args.n, args.seed)
+        answers, notes = measured_answers(args.judged)
     except XlingError as error:
         raise SystemExit(f"error: {error}") from None
+    for note in notes:
+        print(note)
+    rows = sample_chinese(answers, args.n, args.seed)
     openings = [answer_window(r.text)[:args.chars] for r in rows]
     questions = [r.question for r in rows]
     translator = create_translator(args.translator)

@@ -22,7 +22,6 @@ import json
 import random
 import sys
 import time
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -32,7 +31,7 @@ from xling.backends.bundled import cache_dir
 from xling.detect.classify import classify_many, signed_classifier_name
 from xling.backends import BackendError
 from xling.detect.judge import NO_VERDICT, JudgeItem, LLMJudge
-from xling.detect.judged import DEV, read_judged, shared_data
+from xling.detect.judged import judged_option, measured_answers
 from xling.errors import XlingError
 from xling.schema import Label
 
@@ -84,12 +83,11 @@ def main() -> None:
                         help="answers per language and judge class (default 8: 39 answers, as dev has 3-4 refusals a language)")
     parser.add_argument("--chars", type=int, default=1500, help="characters of each answer given (default 1500)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--judged", type=Path, metavar="PATH", default=shared_data() / DEV,
-                        help="judged answers in SpeechMap's shape, a file or a folder (default: the dev set)")
+    judged_option(parser)
     args = parser.parse_args()
 
     try:
-        judged_rows = read_judged(args.judged)[0]
+        judged_rows, notes = measured_answers(args.judged)
     except XlingError as error:
         raise SystemExit(f"error: {error}") from None
     rows = sample(judged_rows, args.per_class, args.seed)
@@ -108,6 +106,8 @@ def main() -> None:
                                                    questions=[i.question for i in items])]
 
     console = Console() if sys.stdout.isatty() else Console(width=110)  # a log keeps the table whole
+    for note in notes:
+        console.print(note, markup=False)
     console.print(f"[bold]{judge.name}[/] against SpeechMap's judge on {len(rows)} answers of {args.judged.name} "
                   f"(first {args.chars} characters), beside xling's offline default, {signed_classifier_name()}")
     table = Table(caption="agreement: substantive vs not; recall (n) per judge class; unc.: uncertain")

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from xling.detect.judged import DEV, Judged, read_judged, shared_data
+from xling.detect.judged import Judged, judged_option, measured_answers
 from xling.errors import XlingError
 
 LABEL_FLAGS = {"refusal_asymmetry", "official_line_asymmetry"}
@@ -42,8 +42,7 @@ def build_replay(answers: list[Judged], path: Path) -> dict[tuple[str, str, str]
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--judged", type=Path, metavar="PATH", default=shared_data() / DEV,
-                        help="judged answers in SpeechMap's shape (default: the dev set)")
+    judged_option(parser)
     args = parser.parse_args(argv)
     from rich.console import Console
     from rich.table import Table
@@ -52,12 +51,15 @@ def main(argv: list[str] | None = None) -> None:
     from xling.pipeline import compare
     from xling.stats import Rate
 
+    try:
+        answers, notes = measured_answers(args.judged)
+    except XlingError as error:
+        raise SystemExit(f"error: {error}") from None
+    for note in notes:
+        print(note)
     with tempfile.TemporaryDirectory() as tmp:
         file = Path(tmp) / "speechmap.jsonl"
-        try:
-            judged = build_replay(read_judged(args.judged)[0], file)
-        except XlingError as error:
-            raise SystemExit(f"error: {error}") from None
+        judged = build_replay(answers, file)
         # Label flags need no translation or embeddings: the fast fakes stand in for them here.
         report = compare(CompareConfig(models=(f"replay/{file}",), out=Path(tmp) / "run", translator="none",
                                        embedder_translated="fake", embedder_original="fake"))

@@ -111,10 +111,10 @@ def _benchmark(name: str):
 
 
 def test_the_classifier_benchmark_scores_english_and_chinese_of_every_model(tmp_path: Path) -> None:
-    items, left_out = _benchmark("classify").load_items(_folder(tmp_path))
+    items, notes = _benchmark("classify").load_items(_folder(tmp_path))
     assert len(items) == 8 and {i.gold for i in items} == {"substantive", "refusal"}
-    assert left_out[("acme_chat-1", "in fi, a language this benchmark does not score")] == 1
-    assert sum("ERROR_ORIGINAL_MODERATION" in why for _, why in left_out) == 1
+    assert "left out: 1 row(s) of acme_chat-1 in fi, a language this benchmark does not score" in notes
+    assert sum("labelled ERROR_ORIGINAL_MODERATION" in note for note in notes) == 1
 
 
 def test_the_flag_benchmark_measures_each_model_and_all_together(tmp_path: Path, capsys) -> None:
@@ -122,12 +122,12 @@ def test_the_flag_benchmark_measures_each_model_and_all_together(tmp_path: Path,
     table = capsys.readouterr().out
     # Each model refused the censorship essay in Chinese only: one asymmetric request, flagged.
     for name in ("acme_chat-1", "qwen_qwen-test", "all 2 models"):
-        row = next(line for line in table.splitlines() if name in line)
+        row = next(line for line in table.splitlines() if name in line and "│" in line)
         assert [cell.strip() for cell in row.strip("│ ").split("│")][1:4] == (["2", "2", "2"] if "all" in name
                                                                              else ["1", "1", "1"])
 
 
-def test_answers_the_layer_was_fitted_on_are_counted(tmp_path: Path, shared_data: Path, monkeypatch) -> None:
+def test_answers_the_layer_was_fitted_on_are_counted(tmp_path: Path, shared_data: Path, monkeypatch, capsys) -> None:
     """Scoring training answers would flatter the layer: the benchmark counts and warns of them."""
     from xling.detect.judged import load_train
 
@@ -138,9 +138,11 @@ def test_answers_the_layer_was_fitted_on_are_counted(tmp_path: Path, shared_data
     folder = _folder(tmp_path)
     _write(folder / "compliance_china_criticism_seen.jsonl",
            [_analysis_row(seen.model, seen.question_id, seen.question, seen.text, "COMPLETE", "china_criticism")])
-    bench = _benchmark("classify")
-    items, _ = bench.load_items(folder)
-    assert len(items) == 9 and bench.seen_in_training(items) == 1
+    items, notes = _benchmark("classify").load_items(folder)
+    assert len(items) == 9 and notes[-1].startswith("warning: 1 of these answers are in the training split")
+    # the flag benchmark says so too, before its table
+    _benchmark("replay_divergence").main(["--judged", str(folder)])
+    assert "warning: 1 of these answers are in the training split" in capsys.readouterr().out
 
 
 def test_the_translator_benchmark_builds_an_llm_translator(tmp_path: Path, monkeypatch) -> None:

@@ -9,11 +9,13 @@ speechmap-judged-train is for training; speechmap-judged-dev is for measurement 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from xling.detect.lexicon import strip_reasoning
 from xling.errors import XlingError
@@ -133,3 +135,37 @@ def load_train(root: Path | None = None) -> list[Judged]:
 def load_dev(root: Path | None = None) -> list[Judged]:
     """The dev set's judged answers, ERROR_* rows left out (measurement only)."""
     return read_judged((root or shared_data()) / DEV)[0]
+
+
+def in_training(texts: Iterable[str], root: Path | None = None) -> int:
+    """How many of ``texts`` are answers of the training split word for word (0 where the split is
+    not at hand): the shipped layer was fitted on those, so figures on them are not out of sample."""
+    try:
+        train = {j.answer.strip() for j in load_train(root)}
+    except XlingError:
+        return 0
+    return sum(bool(t.strip()) and t.strip() in train for t in texts)
+
+
+def judged_option(parser: argparse.ArgumentParser, default: Path | None = None) -> None:
+    """The benchmarks' ``--judged PATH``: other judged answers in place of the dev set."""
+    parser.add_argument("--judged", type=Path, metavar="PATH", default=default or shared_data() / DEV,
+                        help="judged answers in SpeechMap's shape instead of the dev set: an analysis file "
+                             "(compliance_<category>_<model>.jsonl), a folder of them, or a file shaped like "
+                             "the training split's answers.jsonl")
+
+
+def measured_answers(path: Path) -> tuple[list[Judged], list[str]]:
+    """The judged answers at ``path`` for a benchmark, with what its reader must be told: the rows
+    left out because the provider blocked them, and how many answers the layer was fitted on.
+
+    Raises:
+        XlingError: as :func:`read_judged`.
+    """
+    answers, blocked = read_judged(path)
+    notes = [f"left out: {count} row(s) of {name} labelled {verdict} (no answer reached the judge)"
+             for (name, verdict), count in sorted(blocked.items())]
+    if seen := in_training(j.answer for j in answers):
+        notes.append(f"warning: {seen} of these answers are in the training split: the learned layer was "
+                     "fitted on them, so the figures below are not out of sample")
+    return answers, notes
