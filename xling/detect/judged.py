@@ -147,9 +147,9 @@ def in_training(texts: Iterable[str], root: Path | None = None) -> int:
     return sum(bool(t.strip()) and t.strip() in train for t in texts)
 
 
-def judged_option(parser: argparse.ArgumentParser, default: Path | None = None) -> None:
+def judged_option(parser: argparse.ArgumentParser) -> None:
     """The benchmarks' ``--judged PATH``: other judged answers in place of the dev set."""
-    parser.add_argument("--judged", type=Path, metavar="PATH", default=default or shared_data() / DEV,
+    parser.add_argument("--judged", type=Path, metavar="PATH", default=shared_data() / DEV,
                         help="judged answers in SpeechMap's shape instead of the dev set: an analysis file "
                              "(compliance_<category>_<model>.jsonl), a folder of them, or a file shaped like "
                              "the training split's answers.jsonl")
