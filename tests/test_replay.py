@@ -105,6 +105,16 @@ def test_samples_are_numbered_in_file_order_and_duplicates_rejected(tmp_path):
     assert len(file.problems) == 1 and "already given on line 1" in file.problems[0]
 
 
+def test_language_tags_of_other_tools_are_read_and_traditional_chinese_is_refused(tmp_path):
+    tags = ["zh-CN", "EN-us", "zh_Hans", "ja-JP", "zh-TW", "zh-Hant-HK", "fi"]
+    file = load_replay(_write(tmp_path / "a.jsonl", [dict(ROWS[0], prompt_id=f"q{i}", lang=tag)
+                                                     for i, tag in enumerate(tags)]))
+    assert [r.lang for r in file.rows] == ["zh", "en", "zh", "ja"]
+    assert [p.split(":")[1] for p in file.problems] == ["5", "6", "7"]
+    assert all("is not one of zh, en, ja" in p for p in file.problems)
+    assert sum("xling's Chinese is Simplified" in p for p in file.problems) == 2
+
+
 def test_several_models_expand_and_single_model_needs_no_name(tmp_path):
     file = _write(tmp_path / "two.jsonl", ROWS + [dict(r, model="m2") for r in ROWS])
     assert expand_replay_addresses([f"replay/{file}"]) == [f"replay/{file}#m1", f"replay/{file}#m2"]

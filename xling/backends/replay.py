@@ -40,6 +40,17 @@ from xling.importers import speechmap_id, speechmap_set
 from xling.schema import LANGS
 
 REQUIRED = ("model", "prompt_id", "lang", "prompt", "response")
+# Other tools write a language as a tag: "zh-CN", "zh_Hans", "en-US", "JA". Traditional Chinese is
+# another written language than the Simplified the question bank and classifier read.
+_TRADITIONAL = {"hant", "tw", "hk", "mo"}
+
+
+def language_code(value: str) -> str | None:
+    """``value`` as one of LANGS ("zh-CN" -> "zh", "EN" -> "en"), or None."""
+    primary, *rest = value.strip().lower().replace("_", "-").split("-")
+    if primary not in LANGS or (primary == "zh" and _TRADITIONAL & set(rest)):
+        return None
+    return primary
 
 
 @dataclass(frozen=True)
@@ -101,9 +112,13 @@ def _load_cached(path: Path, mtime_ns: int) -> ReplayFile:
                 problems.append(f"{where}: missing or non-string {', '.join(missing)}. Fix: give every line "
                                 f"{', '.join(REQUIRED)} (and optionally sample)")
                 continue
-            if raw["lang"] not in LANGS:
-                problems.append(f"{where}: lang '{raw['lang']}' is not one of {', '.join(LANGS)}. Fix: use zh, en or ja")
+            lang = language_code(raw["lang"])
+            if lang is None:
+                problems.append(f"{where}: lang '{raw['lang']}' is not one of {', '.join(LANGS)}. Fix: use zh, en or ja"
+                                + (" (xling's Chinese is Simplified: zh-Hant answers are not compared with it)"
+                                   if raw["lang"].lower().startswith("zh") else ""))
                 continue
+            raw["lang"] = lang
             group = (raw["model"], raw["prompt_id"], raw["lang"])
             sample = raw.get("sample", counters[group])
             if not isinstance(sample, int) or sample < 0:
