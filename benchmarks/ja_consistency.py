@@ -34,8 +34,7 @@ from rich.table import Table
 from xling.backends.bundled import cache_dir
 from xling.detect.classify import classify_many, signed_classifier_name
 from xling.detect.features import answer_window
-from xling.detect.judged import judged_option, measured_answers
-from xling.errors import XlingError
+from xling.detect.judged import benchmark_answers, judged_option
 from xling.detect.langid import detect_language
 from xling.translate import create_translator
 from xling.translate.llm import TARGET_HINTS
@@ -90,13 +89,7 @@ def main() -> None:
     judged_option(parser)
     args = parser.parse_args()
 
-    try:
-        answers, notes = measured_answers(args.judged)
-    except XlingError as error:
-        raise SystemExit(f"error: {error}") from None
-    for note in notes:
-        print(note)
-    rows = sample_chinese(answers, args.n, args.seed)
+    rows = sample_chinese(benchmark_answers(args.judged), args.n, args.seed)
     openings = [answer_window(r.text)[:args.chars] for r in rows]
     questions = [r.question for r in rows]
     translator = create_translator(args.translator)

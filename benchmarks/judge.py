@@ -31,8 +31,7 @@ from xling.backends.bundled import cache_dir
 from xling.detect.classify import classify_many, signed_classifier_name
 from xling.backends import BackendError
 from xling.detect.judge import NO_VERDICT, JudgeItem, LLMJudge
-from xling.detect.judged import judged_option, measured_answers
-from xling.errors import XlingError
+from xling.detect.judged import benchmark_answers, judged_option
 from xling.schema import Label
 
 
@@ -86,11 +85,7 @@ def main() -> None:
     judged_option(parser)
     args = parser.parse_args()
 
-    try:
-        judged_rows, notes = measured_answers(args.judged)
-    except XlingError as error:
-        raise SystemExit(f"error: {error}") from None
-    rows = sample(judged_rows, args.per_class, args.seed)
+    rows = sample(benchmark_answers(args.judged), args.per_class, args.seed)
     items = [JudgeItem(r.question, r.answer[:args.chars], r.lang) for r in rows]
     if any("=" not in option for option in args.options):
         parser.error("-M takes KEY=VALUE")
@@ -106,8 +101,6 @@ def main() -> None:
                                                    questions=[i.question for i in items])]
 
     console = Console() if sys.stdout.isatty() else Console(width=110)  # a log keeps the table whole
-    for note in notes:
-        console.print(note, markup=False)
     console.print(f"[bold]{judge.name}[/] against SpeechMap's judge on {len(rows)} answers of {args.judged.name} "
                   f"(first {args.chars} characters), beside xling's offline default, {signed_classifier_name()}")
     table = Table(caption="agreement: substantive vs not; recall (n) per judge class; unc.: uncertain")

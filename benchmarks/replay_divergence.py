@@ -20,8 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from xling.detect.judged import Judged, judged_option, measured_answers
-from xling.errors import XlingError
+from xling.detect.judged import Judged, benchmark_answers, judged_option
 
 LABEL_FLAGS = {"refusal_asymmetry", "official_line_asymmetry"}
 
@@ -51,12 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     from xling.pipeline import compare
     from xling.stats import Rate
 
-    try:
-        answers, notes = measured_answers(args.judged)
-    except XlingError as error:
-        raise SystemExit(f"error: {error}") from None
-    for note in notes:
-        print(note)
+    answers = benchmark_answers(args.judged)
     with tempfile.TemporaryDirectory() as tmp:
         file = Path(tmp) / "speechmap.jsonl"
         judged = build_replay(answers, file)

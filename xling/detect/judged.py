@@ -15,7 +15,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from xling.detect.lexicon import strip_reasoning
 from xling.errors import XlingError
@@ -169,3 +169,15 @@ def measured_answers(path: Path) -> tuple[list[Judged], list[str]]:
         notes.append(f"warning: {seen} of these answers are in the training split: the learned layer was "
                      "fitted on them, so the figures below are not out of sample")
     return answers, notes
+
+
+def benchmark_answers(path: Path, say: Callable[[str], None] = print) -> list[Judged]:
+    """:func:`measured_answers` for a benchmark's command line: its notes said first, a bad file
+    ending the command in one line (benchmarks are commands, so SystemExit, not a traceback)."""
+    try:
+        answers, notes = measured_answers(path)
+    except XlingError as error:
+        raise SystemExit(f"error: {error}") from None
+    for note in notes:
+        say(note)
+    return answers
