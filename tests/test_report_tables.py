@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from rich.console import Console
-from scipy.stats import binomtest, fisher_exact
+from scipy.stats import binomtest, fisher_exact, ttest_1samp
 
 from report_fixture import HOSTILE, build_run
 from xling.report import write_reports
@@ -94,8 +94,10 @@ def test_rates_and_score_intervals_agree_with_an_independent_computation(run):
             assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high), abs=1e-4)
             checked_score += 1
         else:
-            # An independent cluster bootstrap (another seed, a loop): the same interval give or
-            # take the resampling noise.
+            # An independent cluster bootstrap (another seed, a loop) and a t interval over the
+            # questions' own rates (every question has as many samples here, where the
+            # cluster-robust error is the t test's): the reported range is the wider of the two,
+            # give or take the resampling noise.
             rng = np.random.default_rng(7)
             ids = list(counts)
             rates = []
@@ -103,6 +105,9 @@ def test_rates_and_score_intervals_agree_with_an_independent_computation(run):
                 pick = rng.choice(len(ids), size=len(ids))
                 rates.append(sum(counts[ids[i]][0] for i in pick) / sum(counts[ids[i]][1] for i in pick))
             low, high = np.percentile(rates, [2.5, 97.5])
+            assert len({c[1] for c in counts.values()}) == 1
+            t = ttest_1samp([c[0] / c[1] for c in counts.values()], 0).confidence_interval()
+            low, high = min(low, max(t.low, 0)), max(high, min(t.high, 1))
             assert row["ci_low"] == pytest.approx(low, abs=0.09) and row["ci_high"] == pytest.approx(high, abs=0.09)
             assert row["ci_low"] <= row["rate"] <= row["ci_high"]
             checked_bootstrap += 1
@@ -114,6 +119,7 @@ def test_model_differences_and_p_values_agree_with_an_independent_computation(ru
     base, other = report["models"]
     rows = [r for r in report["model_comparisons"] if r["family"] == "by language"]
     assert rows and all(r["base"] == base and r["model"] == other for r in rows)
+    checked_t = 0
     for row in rows:
         a = _counts(report["records"], other, row["lang"], row["measure"])
         b = _counts(report["records"], base, row["lang"], row["measure"])
@@ -123,11 +129,18 @@ def test_model_differences_and_p_values_agree_with_an_independent_computation(ru
         rate_b = sum(c[0] for c in b.values()) / sum(c[1] for c in b.values())
         assert row["difference"] == pytest.approx(rate_a - rate_b, abs=1e-4)
         assert row["ci_low"] <= row["difference"] <= row["ci_high"]
+        d = [a[q][0] / a[q][1] - b[q][0] / b[q][1] for q in ids]
+        if rate_a not in (0, 1) and np.std(d) > 0:
+            # never narrower than the paired t interval over the questions' differences
+            t = ttest_1samp(d, 0).confidence_interval()
+            assert row["ci_low"] <= max(t.low, -1) + 1e-4 and row["ci_high"] >= min(t.high, 1) - 1e-4
+            checked_t += 1
         if rate_a == rate_b == 0:
             assert row["p"] is None and row["test"].startswith("none")
         else:
             assert row["test"] == "McNemar exact (paired questions)"
             assert row["p"] == pytest.approx(_mcnemar_p(_majority(a, ids), _majority(b, ids)), abs=1e-6)
+    assert checked_t >= 1
     tested = [r for r in rows if r["p"] is not None]
     for row, adjusted in zip(tested, _holm([r["p"] for r in tested])):
         assert row["p_holm"] == pytest.approx(adjusted, abs=1e-6)

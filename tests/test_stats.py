@@ -123,3 +123,29 @@ def test_rate_text_is_the_rate_and_its_wilson_interval() -> None:
     low, high = wilson_interval(15, 16)
     assert Rate(15, 16).text() == f"0.94 ({low:.2f}-{high:.2f})" == "0.94 (0.72-0.99)"
     assert Rate(0, 0).text() == "-"
+
+
+def test_cluster_ranges_are_the_wider_of_the_bootstrap_and_a_t_interval() -> None:
+    """With few questions the bootstrap alone is too narrow (benchmarks/intervals.py): the range is
+    never narrower than the t interval over questions, nor than the bootstrap's."""
+    import numpy as np
+    from scipy.stats import t as student_t, ttest_1samp
+
+    from xling.stats import Clustered, bootstrap_difference, bootstrap_rate, cluster_difference, cluster_rate
+
+    a = Clustered.of([(1, 2), (0, 2), (1, 2), (0, 2), (2, 2), (0, 2)])
+    b = Clustered.of([(0, 2), (0, 2), (0, 2), (1, 2), (0, 2), (0, 2)])
+    rates_a, rates_b = a.k / a.n, b.k / b.n
+    t = ttest_1samp(rates_a - rates_b, 0).confidence_interval()
+    boot = bootstrap_difference(a, b, paired=True)
+    assert cluster_difference(a, b, paired=True) == pytest.approx((min(boot[0], t.low), max(boot[1], t.high)))
+    assert t.low < boot[0]  # six questions: here the t interval is the wider
+    # independent sides: the two variances add, with the smaller side's degrees of freedom
+    half = student_t.ppf(0.975, 5) * np.sqrt(rates_a.var(ddof=1) / 6 + rates_b.var(ddof=1) / 6)
+    boot = bootstrap_difference(a, b, paired=False)
+    low, high = cluster_difference(a, b, paired=False)
+    assert (low, high) == pytest.approx((min(boot[0], a.rate - b.rate - half), max(boot[1], a.rate - b.rate + half)))
+    # a rate stays within 0-1
+    t = ttest_1samp(rates_b, 0).confidence_interval()
+    assert cluster_rate(b) == pytest.approx((min(bootstrap_rate(b)[0], max(t.low, 0)), max(bootstrap_rate(b)[1], t.high)))
+    assert cluster_rate(b)[0] == 0.0

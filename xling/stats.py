@@ -7,9 +7,14 @@ Two kinds of interval:
   answer as independent.
 - clustered by question (`cluster_rate`, `cluster_difference`): several samples of one question
   are not independent (a model that refuses a question once tends to refuse it again), so the
-  comparison tables resample whole questions (a percentile cluster bootstrap with a fixed seed).
-  Where the bootstrap has nothing to resample (no answer, or every answer, has the label) it
-  falls back to the score interval over questions, which counts each question once.
+  comparison tables treat whole questions as the observations: the wider of a percentile cluster
+  bootstrap (fixed seed) and a t interval with the cluster-robust standard error (t with one
+  degree of freedom fewer than questions). Simulated with 14 questions (the quick suite) and a
+  true gap between languages, the bootstrap alone held the gap in 91-92% of runs where a 95%
+  range should in 95%, the wider of the two in 95-96%; with 50 questions both hold it in 93-96%,
+  and with a rare label the bootstrap is the better of the two (`python benchmarks/intervals.py`).
+  Where there is nothing to resample (no answer, or every answer, has the label) both give a
+  point, and the score interval over questions, which counts each question once, is used instead.
 
 Tests are done on per-question majority labels, where each question is one observation:
 McNemar's exact test when the same questions are paired, Fisher's exact test otherwise, with
@@ -24,6 +29,7 @@ from typing import Sequence
 
 import numpy as np
 from scipy.stats import fisher_exact
+from scipy.stats import t as student_t
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
@@ -32,8 +38,9 @@ BOOTSTRAP_SAMPLES = 2000
 BOOTSTRAP_SEED = 20240611
 # With fewer questions than this, resampling them says nothing (one question resamples to itself).
 MIN_QUESTIONS = 3
-CLUSTER_METHOD = (f"cluster bootstrap over questions ({BOOTSTRAP_SAMPLES} resamples, seed {BOOTSTRAP_SEED}, "
-                  "percentile); Wilson / Newcombe score interval over per-question majority labels where no "
+CLUSTER_METHOD = (f"the wider of a cluster bootstrap over questions ({BOOTSTRAP_SAMPLES} resamples, seed "
+                  f"{BOOTSTRAP_SEED}, percentile) and a t interval with the cluster-robust standard error; "
+                  "Wilson / Newcombe score interval over per-question majority labels where no "
                   f"answer or every answer has the label, or under {MIN_QUESTIONS} questions")
 TEST_METHOD = ("tests on per-question majority labels (a question counts when at least half its samples have "
                "the label): McNemar's exact test where the same questions are paired, Fisher's exact test "
@@ -133,21 +140,48 @@ def _resampled_rates(c: Clustered, draws: np.ndarray) -> np.ndarray:
     return c.k[draws].sum(axis=1) / c.n[draws].sum(axis=1)
 
 
-def cluster_rate(c: Clustered) -> tuple[float, float]:
-    """95% interval of the pooled rate, resampling whole questions."""
-    if not len(c.n) or not c.n.sum():
-        return (float("nan"), float("nan"))
-    if c.k.sum() in (0, c.n.sum()) or len(c.n) < MIN_QUESTIONS:
-        return wilson_interval(int(c.majority.sum()), len(c.n))
+def _residuals(c: Clustered) -> np.ndarray:
+    """Each question's share of the pooled rate's error (its linearisation, k - rate * n over the
+    total): their sum of squares is the cluster-robust variance of the rate."""
+    return (c.k - c.rate * c.n) / c.n.sum()
+
+
+def _robust_variance(residuals: np.ndarray) -> float:
+    """The cluster-robust (CR1) variance from per-question residuals."""
+    questions = len(residuals)
+    return questions / (questions - 1) * float(np.sum(residuals ** 2))
+
+
+def t_interval(estimate: float, variance: float, df: int, bounds: tuple[float, float]) -> tuple[float, float]:
+    """95%: ``estimate`` ± t(``df``) × the standard error, within ``bounds``."""
+    half = float(student_t.ppf(0.975, df)) * math.sqrt(variance)
+    return (max(bounds[0], estimate - half), min(bounds[1], estimate + half))
+
+
+def _wider(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+    return (min(a[0], b[0]), max(a[1], b[1]))
+
+
+def bootstrap_rate(c: Clustered) -> tuple[float, float]:
+    """The percentile cluster bootstrap's 95% interval of the pooled rate."""
     rates = _resampled_rates(c, _draws(len(c.n), np.random.default_rng(BOOTSTRAP_SEED)))
     low, high = np.percentile(rates, [2.5, 97.5])
     return (float(low), float(high))
 
 
+def cluster_rate(c: Clustered) -> tuple[float, float]:
+    """95% interval of the pooled rate, whole questions the observations (module docstring)."""
+    if not len(c.n) or not c.n.sum():
+        return (float("nan"), float("nan"))
+    if c.k.sum() in (0, c.n.sum()) or len(c.n) < MIN_QUESTIONS:
+        return wilson_interval(int(c.majority.sum()), len(c.n))
+    return _wider(bootstrap_rate(c), t_interval(c.rate, _robust_variance(_residuals(c)), len(c.n) - 1, (0.0, 1.0)))
+
+
 def cluster_difference(a: Clustered, b: Clustered, paired: bool) -> tuple[float, float]:
-    """95% interval of rate(a) - rate(b), resampling whole questions: the same draw for both
-    sides when they are the same questions in the same order (paired), independent draws
-    otherwise."""
+    """95% interval of rate(a) - rate(b), whole questions the observations (module docstring):
+    paired when both sides are the same questions in the same order (one draw, one residual per
+    question), independent otherwise."""
     if not len(a.n) or not len(b.n) or not a.n.sum() or not b.n.sum():
         return (float("nan"), float("nan"))
     constant = all(c.k.sum() in (0, c.n.sum()) for c in (a, b))
@@ -155,6 +189,15 @@ def cluster_difference(a: Clustered, b: Clustered, paired: bool) -> tuple[float,
         low, high = confint_proportions_2indep(int(a.majority.sum()), len(a.n), int(b.majority.sum()), len(b.n),
                                                method="newcomb", compare="diff", alpha=0.05)
         return (float(low), float(high))
+    if paired:  # one residual per question pair
+        variance, df = _robust_variance(_residuals(a) - _residuals(b)), len(a.n) - 1
+    else:  # the variances add; the smaller side's questions give the degrees of freedom
+        variance, df = _robust_variance(_residuals(a)) + _robust_variance(_residuals(b)), min(len(a.n), len(b.n)) - 1
+    return _wider(bootstrap_difference(a, b, paired), t_interval(a.rate - b.rate, variance, df, (-1.0, 1.0)))
+
+
+def bootstrap_difference(a: Clustered, b: Clustered, paired: bool) -> tuple[float, float]:
+    """The percentile cluster bootstrap's 95% interval of rate(a) - rate(b)."""
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     draws_a = _draws(len(a.n), rng)
     draws_b = draws_a if paired else _draws(len(b.n), rng)

@@ -479,8 +479,9 @@ def run_notes(report: Mapping[str, Any]) -> list[str]:
 
 STATS_HELP = (
     "Ranges are 95% intervals clustered by question: several samples of one question are not "
-    "independent, so whole questions are resampled (a cluster bootstrap with a fixed seed), or, "
-    "where no answer or every answer has the label, a score interval counts each question once. "
+    "independent, so each question counts once: the wider of a cluster bootstrap over questions "
+    "(fixed seed) and a t interval over questions (with few questions the bootstrap alone is too "
+    "narrow), or, where no answer or every answer has the label, a score interval over questions. "
     "Each p-value names its test, done on per-question majority labels: McNemar's exact test where "
     "both sides asked the same questions, Fisher's exact test otherwise. p (Holm) is adjusted for "
     "the number of tests in the table; a difference is clear when it is below 0.05."
