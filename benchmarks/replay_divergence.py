@@ -74,6 +74,16 @@ def main(argv: list[str] | None = None) -> None:
                       Rate(len(both), len(said)).text(), Rate(len(both), len(mine)).text())
     console = Console(width=None if sys.stdout.isatty() else 120)  # the model names whole in a file
     console.print(table)
+    # Which kind of flag found each request, and which raised the flags the judge does not share
+    # (an official line in one language beside a refusal in the other is a divergence a user
+    # wants to see, and not one the judge's substantive-or-not counts as asymmetric).
+    kinds = Table(title="The same, by kind of flag (all models; a request can have both)")
+    for column in ("flag", "xling flagged", "judge: asymmetric too", "precision (95% Wilson)"):
+        kinds.add_column(column, justify="right")
+    for kind in sorted(LABEL_FLAGS):
+        said = {(f["model"].rpartition("#")[2], f["prompt_id"]) for f in report["flags"] if f["type"] == kind}
+        kinds.add_row(kind, str(len(said)), str(len(said & truth)), Rate(len(said & truth), len(said)).text())
+    console.print(kinds)
     console.print(f"classifier: {report['signature'].split('classifier:')[1].split('|')[0]}")
 
 
