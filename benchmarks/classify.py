@@ -448,8 +448,11 @@ def flag_counts(items, verdicts, p, gate: float) -> dict:
                               back_translation="", label=c.label, confidence=c.confidence, evidence="",
                               official_terms=c.official_terms, probabilities=c.probabilities))
     flags = find_flags(records, [], {}, ("en", "zh"))
-    flagged = {(f.model, f.prompt_id) for f in flags if f.type.value in ("refusal_asymmetry", "official_line_asymmetry")}
-    return {"truth": truth, "flagged": flagged, "models": models, "good": good_models(models, truth, flagged)}
+    by_kind = {kind: {(f.model, f.prompt_id) for f in flags if f.type.value == kind}
+               for kind in ("official_line_asymmetry", "refusal_asymmetry")}
+    flagged = set().union(*by_kind.values())
+    return {"truth": truth, "flagged": flagged, "by_kind": by_kind, "models": models,
+            "good": good_models(models, truth, flagged)}
 
 
 def good_models(models: Sequence[str], truth: set, flagged: set) -> list[str]:
@@ -496,6 +499,13 @@ def cv_flags(console: Console, gates: Sequence[float] = ()) -> None:
                   str(len(hit)), Rate(len(hit), len(other)).text(), Rate(len(hit), len(counts["truth"])).text(),
                   str(len(good_models(counts["models"], counts["truth"], other))))
     console.print(table)
+    # Which kind of flag raised the flags the judge does not share, as benchmarks/replay_divergence.py
+    # prints it for dev (shipped gate).
+    counts = flag_counts(items, verdicts, p, LEARNED_SURE)
+    for kind, said in counts["by_kind"].items():
+        hit = said & counts["truth"]
+        console.print(f"  {kind}: {len(said)} flagged, {len(hit)} asymmetric for the judge too, precision "
+                      f"{Rate(len(hit), len(said)).text()}")
 
 
 def judges(console: Console) -> None:
