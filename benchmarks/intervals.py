@@ -24,12 +24,12 @@ from scipy import stats
 
 from xling.stats import (
     Clustered,
-    _residuals,
-    _robust_variance,
     bootstrap_difference,
     bootstrap_rate,
     cluster_difference,
     cluster_rate,
+    rate_residuals,
+    robust_variance,
     t_interval,
 )
 
@@ -59,8 +59,8 @@ def simulate(questions: int, samples: int, rate_a: float, rate_b: float, runs: i
     language's rate and for the paired difference."""
     methods = {
         "bootstrap": _alone(bootstrap_rate, lambda a, b: bootstrap_difference(a, b, paired=True)),
-        "t": _alone(lambda c: t_interval(c.rate, _robust_variance(_residuals(c)), len(c.n) - 1, (0.0, 1.0)),
-                    lambda a, b: t_interval(a.rate - b.rate, _robust_variance(_residuals(a) - _residuals(b)),
+        "t": _alone(lambda c: t_interval(c.rate, robust_variance(rate_residuals(c)), len(c.n) - 1, (0.0, 1.0)),
+                    lambda a, b: t_interval(a.rate - b.rate, robust_variance(rate_residuals(a) - rate_residuals(b)),
                                             len(a.n) - 1, (-1.0, 1.0))),
         "xling (wider)": (cluster_rate, lambda a, b: cluster_difference(a, b, paired=True)),
     }

@@ -140,13 +140,13 @@ def _resampled_rates(c: Clustered, draws: np.ndarray) -> np.ndarray:
     return c.k[draws].sum(axis=1) / c.n[draws].sum(axis=1)
 
 
-def _residuals(c: Clustered) -> np.ndarray:
+def rate_residuals(c: Clustered) -> np.ndarray:
     """Each question's share of the pooled rate's error (its linearisation, k - rate * n over the
     total): their sum of squares is the cluster-robust variance of the rate."""
     return (c.k - c.rate * c.n) / c.n.sum()
 
 
-def _robust_variance(residuals: np.ndarray) -> float:
+def robust_variance(residuals: np.ndarray) -> float:
     """The cluster-robust (CR1) variance from per-question residuals."""
     questions = len(residuals)
     return questions / (questions - 1) * float(np.sum(residuals ** 2))
@@ -175,7 +175,7 @@ def cluster_rate(c: Clustered) -> tuple[float, float]:
         return (float("nan"), float("nan"))
     if c.k.sum() in (0, c.n.sum()) or len(c.n) < MIN_QUESTIONS:
         return wilson_interval(int(c.majority.sum()), len(c.n))
-    return _wider(bootstrap_rate(c), t_interval(c.rate, _robust_variance(_residuals(c)), len(c.n) - 1, (0.0, 1.0)))
+    return _wider(bootstrap_rate(c), t_interval(c.rate, robust_variance(rate_residuals(c)), len(c.n) - 1, (0.0, 1.0)))
 
 
 def cluster_difference(a: Clustered, b: Clustered, paired: bool) -> tuple[float, float]:
@@ -190,9 +190,10 @@ def cluster_difference(a: Clustered, b: Clustered, paired: bool) -> tuple[float,
                                                method="newcomb", compare="diff", alpha=0.05)
         return (float(low), float(high))
     if paired:  # one residual per question pair
-        variance, df = _robust_variance(_residuals(a) - _residuals(b)), len(a.n) - 1
+        variance, df = robust_variance(rate_residuals(a) - rate_residuals(b)), len(a.n) - 1
     else:  # the variances add; the smaller side's questions give the degrees of freedom
-        variance, df = _robust_variance(_residuals(a)) + _robust_variance(_residuals(b)), min(len(a.n), len(b.n)) - 1
+        variance = robust_variance(rate_residuals(a)) + robust_variance(rate_residuals(b))
+        df = min(len(a.n), len(b.n)) - 1
     return _wider(bootstrap_difference(a, b, paired), t_interval(a.rate - b.rate, variance, df, (-1.0, 1.0)))
 
 
