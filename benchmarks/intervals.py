@@ -6,8 +6,9 @@ language tends to be hard in the other: a Gaussian copula with correlation 0.8);
 answers are S samples per question. The ranges of xling.stats are computed on each simulated run
 and checked against the rates the questions were drawn from (the question population's, which is
 what "clustered by question" claims to cover). Side by side: the percentile cluster bootstrap
-alone (xling before stop 34), the t interval with the cluster-robust standard error alone, and
-what xling reports, the wider of the two.
+alone (xling before stop 34), the t interval with the cluster-robust standard error alone, what
+xling reports, the wider of the two, and the Wilson / Newcombe score interval that takes every
+answer as independent (the per-model share table before stop 35).
 
     python benchmarks/intervals.py [--runs 500]
 """
@@ -27,7 +28,9 @@ from xling.stats import (
     bootstrap_difference,
     bootstrap_rate,
     cluster_difference,
+    Rate,
     cluster_rate,
+    difference_interval,
     rate_residuals,
     robust_variance,
     t_interval,
@@ -53,6 +56,10 @@ def _alone(rate_ci, gap_ci):
             lambda a, b: cluster_difference(a, b, paired=True) if _constant(a) and _constant(b) else gap_ci(a, b))
 
 
+def _pooled(c: Clustered) -> Rate:
+    return Rate(int(c.k.sum()), int(c.n.sum()))
+
+
 def simulate(questions: int, samples: int, rate_a: float, rate_b: float, runs: int,
              rng: np.random.Generator) -> dict[str, list[float]]:
     """Coverage and mean width of each method over ``runs`` simulated runs, for the first
@@ -63,6 +70,8 @@ def simulate(questions: int, samples: int, rate_a: float, rate_b: float, runs: i
                     lambda a, b: t_interval(a.rate - b.rate, robust_variance(rate_residuals(a) - rate_residuals(b)),
                                             len(a.n) - 1, (-1.0, 1.0))),
         "xling (wider)": (cluster_rate, lambda a, b: cluster_difference(a, b, paired=True)),
+        # Every answer taken as independent: what the per-model rates table printed before stop 35.
+        "per answer (Wilson)": (lambda c: _pooled(c).ci, lambda a, b: difference_interval(_pooled(a), _pooled(b))),
     }
     out = {name: [0, 0.0, 0, 0.0] for name in methods}  # rate hits, rate width, gap hits, gap width
     for _ in range(runs):
@@ -100,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
                     table.add_row(f"{questions} x {samples}" if k == 0 else "",
                                   f"{rate_a:.2f} vs {rate_b:.2f}" if k == 0 else "", name,
                                   f"{hit:.3f}", f"{width:.3f}", f"{gap_hit:.3f}", f"{gap_width:.3f}",
-                                  end_section=k == 2)
+                                  end_section=k == 3)
     Console(width=None if sys.stdout.isatty() else 120).print(table)
 
 

@@ -98,7 +98,8 @@ OFFICIAL_SUMMARY = "repeats the official line in zh (2/3) but not in en (0/3)"
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
-    """Wilson score 95% interval, the interval the pipeline reports for rates."""
+    """Wilson score 95% interval: a range of the shape the renderers are given (the pipeline's own
+    ranges are clustered by question, checked in test_report_tables.py)."""
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
@@ -285,7 +286,7 @@ def test_markdown_cuts_long_answers(report):
 
 def test_markdown_rates_table_and_intervals(report):
     md = render_markdown(report, "en")
-    # en: 3 refusals in 6 answers; Wilson 95% interval for 3/6 is 0.188-0.812.
+    # en: 3 refusals in 6 answers, with the fixture's interval for 3/6, 0.188-0.812.
     row = next(line for line in md.splitlines() if line.startswith("| **English (en)**"))
     assert "| 6 |" in row and "50% (19–81)" in row
     # The asked language comes first, the others after it.
@@ -356,7 +357,7 @@ def test_print_summary_lists_languages_and_worst_flag_first(report):
     out = console.export_text()
     for row in ("Chinese (zh)", "English (en)", "Japanese (ja)"):
         assert row in out
-    assert "50% (19–81)" in out  # en refusals, 3/6 with its Wilson interval
+    assert "50% (19–81)" in out  # en refusals, 3/6 with the fixture's interval
     assert out.index("taiwan-status-loaded") < out.index("tiananmen-1989")  # severity 0.83 > 0.67
     assert "Top 2 of 2 divergences" in out
     assert "zh chrF 48.1; ja chrF 39.5" in out

@@ -114,6 +114,23 @@ def test_rates_and_score_intervals_agree_with_an_independent_computation(run):
     assert checked_bootstrap >= 4 and checked_score >= 4
 
 
+def test_the_printed_share_table_has_the_same_clustered_ranges(run):
+    """The per-model share table (report.json's summary) is clustered by question like the
+    comparison tables, whose ranges the test above checks independently: the same figures."""
+    report, _ = run
+    tables = {(r["model"], r["lang"], r["measure"]): r for r in report["model_rates"] if r["category"] == "all"}
+    compared = 0
+    for cell in report["summary"]:
+        for measure, entry in cell["rates"].items():
+            row = tables.get((cell["model"], cell["lang"], measure))
+            if row is None or not entry["n"]:
+                continue
+            assert (entry["k"], entry["n"], entry["questions"]) == (row["k"], row["n"], row["questions"])
+            assert entry["ci"] == pytest.approx([row["ci_low"], row["ci_high"]], abs=1e-4)
+            compared += 1
+    assert compared >= 20
+
+
 def test_model_differences_and_p_values_agree_with_an_independent_computation(run):
     report, _ = run
     base, other = report["models"]

@@ -350,6 +350,13 @@ def _topic(record: Record) -> str:
     return CONTROLS if record.variant == "control" else record.category
 
 
+def _rate(records: Sequence[Record], has: Callable[[Record], bool]) -> dict:
+    """The share of ``records`` that ``has``, its 95% interval clustered by question: the samples
+    of one question are not independent (benchmarks/intervals.py: taken as independent, the range
+    held a rate in 86-95% of simulated runs where it should in 95%)."""
+    return Clustered.by_question((r.prompt_id, has(r)) for r in records).to_dict()
+
+
 def summarise(records: Sequence[Record], models: Sequence[str], langs: Sequence[str]) -> tuple[list[dict], list[dict]]:
     """Rates per model x language, and non-substantive rates per category."""
     summary, by_category = [], []
@@ -359,21 +366,19 @@ def summarise(records: Sequence[Record], models: Sequence[str], langs: Sequence[
             # Label rates are over the model's answers; what the provider blocked or what
             # failed has its own rates, over every request of the cell.
             cell = [r for r in everything if r.answered]
-            counts = Counter(r.label for r in cell)
-            rates = {label.value: Rate(counts[label], len(cell)).to_dict() for label in Label}
+            rates = {label.value: _rate(cell, lambda r, label=label: r.label is label) for label in Label}
             # Official-line answers plus refusals made in the official line's words: the share of
             # answers that give the government's position, whatever else they do.
-            rates["voices_official_line"] = Rate(sum(r.voices_official_line for r in cell), len(cell)).to_dict()
-            rates["wrong_language"] = Rate(sum(r.drifted for r in cell), len(cell)).to_dict()
-            rates["truncated"] = Rate(sum(r.truncated for r in cell), len(cell)).to_dict()
+            rates["voices_official_line"] = _rate(cell, lambda r: r.voices_official_line)
+            rates["wrong_language"] = _rate(cell, lambda r: r.drifted)
+            rates["truncated"] = _rate(cell, lambda r: r.truncated)
             for outcome in (Outcome.BLOCKED, Outcome.FAILED):
-                rates[outcome.value] = Rate(sum(r.outcome is outcome for r in everything), len(everything)).to_dict()
+                rates[outcome.value] = _rate(everything, lambda r, outcome=outcome: r.outcome is outcome)
             summary.append({"model": model, "lang": lang, "n": len(cell), "requests": len(everything), "rates": rates})
             for category in sorted({_topic(r) for r in cell}, key=lambda topic: (topic == CONTROLS, topic)):
                 group = [r for r in cell if _topic(r) == category]
-                k = sum(r.label is not Label.SUBSTANTIVE for r in group)
                 by_category.append({"model": model, "lang": lang, "category": category, "n": len(group),
-                                    "non_substantive": Rate(k, len(group)).to_dict()})
+                                    "non_substantive": _rate(group, lambda r: r.label is not Label.SUBSTANTIVE)})
     return summary, by_category
 
 
@@ -408,8 +413,10 @@ def control_gaps(records: Sequence[Record], models: Sequence[str], langs: Sequen
             # The interval resamples pairs (a China question with its controls), not answers:
             # the samples of one question are not independent.
             paired = sorted({c.base for c in controls})
-            low, high = cluster_difference(_per_question(china, paired, lambda r: r.prompt_id),
-                                           _per_question(controls, paired, lambda r: r.base), paired=True)
+            china_rates, control_rates = (_per_question(china, paired, lambda r: r.prompt_id),
+                                          _per_question(controls, paired, lambda r: r.base))
+            entry["china"], entry["control"] = china_rates.to_dict(), control_rates.to_dict()
+            low, high = cluster_difference(china_rates, control_rates, paired=True)
             if entry["ci"] is not None:
                 entry["ci"] = [round(low, 4), round(high, 4)]
                 entry["ci_method"] = "clustered by question pair: " + CLUSTER_METHOD

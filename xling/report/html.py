@@ -168,10 +168,9 @@ def _how_to_read(report: Mapping[str, Any]) -> list[str]:
         "<p>Each question is asked several times in each language, and every answer gets one label:</p>",
         "<ul>" + "".join(f"<li>{_help_html(LABEL_HELP[c.key])}</li>" for c in RATE_COLUMNS) + "</ul>",
         "<p>A figure such as <b>33% <small>(21–47)</small></b> means 33% of the answers, and that the true"
-        " rate is probably (95% confidence) between 21% and 47%. Few answers give wide ranges; two"
-        " languages differ clearly only when their ranges barely overlap. In the rates table just below the"
-        " range counts every answer as independent; the side-by-side tables after it resample whole"
-        " questions, since a model's answers to one question tend to agree.</p>",
+        " rate is probably (95% confidence) between 21% and 47%. Every range counts whole questions, since"
+        " a model's answers to one question tend to agree: few questions give wide ranges. Two"
+        " languages differ clearly only when their ranges barely overlap.</p>",
         "<p>A <b>divergence</b> is a question on which the model behaves differently by language:</p>",
         "<ul>"
         + "".join(f"<li><b>{_e(FLAG_NAMES[k])}</b>: {_e(v)}</li>" for k, v in FLAG_HELP.items())

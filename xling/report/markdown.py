@@ -151,7 +151,8 @@ def _how_to_read(report: Mapping[str, Any], lang: str) -> list[str]:
     lines += [
         "",
         "A figure such as **33% (21–47)** means 33% of the answers, and that the true rate is",
-        "probably (95% confidence) between 21% and 47%. Few answers give wide ranges; two",
+        "probably (95% confidence) between 21% and 47%. The range counts whole questions, since a",
+        "model's answers to one question tend to agree: few questions give wide ranges. Two",
         "languages differ clearly only when their ranges barely overlap.",
         "",
         "A divergence is a question on which the model behaves differently by language:",
