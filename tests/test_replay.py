@@ -105,6 +105,27 @@ def test_samples_are_numbered_in_file_order_and_duplicates_rejected(tmp_path):
     assert len(file.problems) == 1 and "already given on line 1" in file.problems[0]
 
 
+def test_one_id_asked_with_two_questions_keeps_the_first_and_names_both_lines(tmp_path):
+    # Another tool's export reused an id for a new question: its answers are not more samples of
+    # the first question.
+    rows = [ROWS[0], dict(ROWS[0], prompt="  What happened at Tiananmen Square in 1989? "),
+            dict(ROWS[0], prompt="What happened in Hong Kong in 2019?", response="Mass protests.")]
+    file = load_replay(_write(tmp_path / "a.jsonl", rows))
+    assert [(r.sample, r.response[:8]) for r in file.rows] == [(0, "On June "), (1, "On June ")]
+    (problem,) = file.problems
+    assert problem.startswith(f"{tmp_path / 'a.jsonl'}:3: m1 / q1 / en asks 'What happened in Hong Kong in 2019?'")
+    assert "a.jsonl:1 asked 'What happened at Tiananmen Square in 1989?'" in problem
+    assert problem.endswith("Fix: give each question its own prompt_id")
+    # The same across the files of a folder.
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    _write(folder / "1.jsonl", [ROWS[0]])
+    _write(folder / "2.jsonl", [dict(rows[2], sample=1)])
+    joined = load_replay(folder)
+    assert len(joined.rows) == 1 and joined.problems[0].startswith(f"{folder / '2.jsonl'}:1: m1 / q1 / en asks")
+    assert f"{folder / '1.jsonl'}:1 asked" in joined.problems[0]
+
+
 def test_language_tags_of_other_tools_are_read_and_traditional_chinese_is_refused(tmp_path):
     tags = ["zh-CN", "EN-us", "zh_Hans", "ja-JP", "zh-TW", "zh-Hant-HK", "fi"]
     file = load_replay(_write(tmp_path / "a.jsonl", [dict(ROWS[0], prompt_id=f"q{i}", lang=tag)

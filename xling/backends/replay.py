@@ -138,7 +138,30 @@ def _load_cached(path: Path, mtime_ns: int) -> ReplayFile:
             continue
         seen[key] = row.line
         unique.append(row)
-    return ReplayFile(path, tuple(unique), tuple(problems))
+    unique, asked_twice = _one_question_per_id(unique, lambda row: f"{path}:{row.line}")
+    return ReplayFile(path, tuple(unique), tuple(problems + asked_twice))
+
+
+def _one_question_per_id(rows: list[ReplayRow], where) -> tuple[list[ReplayRow], list[str]]:
+    """The rows whose question is the one first given for their model, question id and language,
+    and a problem for each other: its answer is to another question, so counting it as one more
+    sample of the first would mix two questions' answers (``where``: a row's "file:line")."""
+    first: dict[tuple[str, str, str], ReplayRow] = {}
+    kept, problems = [], []
+    for row in rows:
+        earlier = first.setdefault((row.model, row.prompt_id, row.lang), row)
+        if " ".join(earlier.prompt.split()) != " ".join(row.prompt.split()):
+            problems.append(f"{where(row)}: {row.model} / {row.prompt_id} / {row.lang} asks {_quoted(row.prompt)}, "
+                            f"but {where(earlier)} asked {_quoted(earlier.prompt)} under the same id. "
+                            "Fix: give each question its own prompt_id")
+            continue
+        kept.append(row)
+    return kept, problems
+
+
+def _quoted(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def _from_speechmap(raw: dict) -> dict | str:
@@ -189,11 +212,18 @@ def _joined(folder: Path, files: list[ReplayFile]) -> ReplayFile:
             key = (row.model, row.prompt_id, row.lang, row.sample)
             if key in seen:
                 problems.append(f"{file.path}:{row.line}: {row.model} / {row.prompt_id} / {row.lang} / sample "
-                                f"{row.sample} already given in {seen[key]}. Fix: keep each answer in one file")
+                                f"{row.sample} already given in {seen[key][0].name}:{seen[key][1]}. "
+                                "Fix: keep each answer in one file")
                 continue
-            seen[key] = f"{file.path.name}:{row.line}"
+            seen[key] = (file.path, row.line)
             rows.append(row)
-    return ReplayFile(folder, tuple(rows), tuple(problems))
+
+    def where(row: ReplayRow) -> str:
+        file, line = seen[row.model, row.prompt_id, row.lang, row.sample]
+        return f"{file}:{line}"
+
+    rows, asked_twice = _one_question_per_id(rows, where)
+    return ReplayFile(folder, tuple(rows), tuple(problems + asked_twice))
 
 
 def split_replay_address(model: str) -> tuple[Path, str | None]:
